@@ -1,0 +1,160 @@
+// Package app composes the gateway from its parts (consumer, pipeline,
+// dispatcher, rate budgets, Braze clients, outputs, admin HTTP) and runs it
+// until its context ends, then drains. cmd/gateway calls it with a loaded
+// configuration; tests call it in-process against an embedded broker and
+// the Braze simulator.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/brazegw/gateway/braze"
+	"github.com/brazegw/gateway/consumer"
+	"github.com/brazegw/gateway/deadletter"
+	"github.com/brazegw/gateway/dispatcher"
+	"github.com/brazegw/gateway/pipeline"
+	"github.com/brazegw/gateway/ratelimit"
+)
+
+// Gateway is a composed, not yet running gateway.
+type Gateway struct {
+	cfg      Config
+	log      *zap.Logger
+	reg      *prometheus.Registry
+	group    *consumer.Group
+	disp     *dispatcher.Dispatcher
+	outputs  *deadletter.Writer
+	budgets  *ratelimit.Budgets
+	admin    *http.Server
+	listener net.Listener
+}
+
+// New validates cfg and builds the gateway. reg receives every metric
+// (the caller registers Go and process collectors if it wants them).
+func New(cfg Config, log *zap.Logger, reg *prometheus.Registry) (*Gateway, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	g := &Gateway{cfg: cfg, log: log, reg: reg}
+	senders := map[string]dispatcher.Sender{}
+	transport := braze.NewTransport()
+	for name, ws := range cfg.Braze.Workspaces {
+		key, err := ws.apiKey()
+		if err != nil {
+			return nil, fmt.Errorf("braze.workspaces.%s: %w", name, err)
+		}
+		c, err := braze.New(braze.Config{BaseURL: ws.URL, APIKey: key, Timeout: ws.Timeout},
+			&http.Client{Transport: transport})
+		if err != nil {
+			return nil, fmt.Errorf("braze.workspaces.%s: %w", name, err)
+		}
+		senders[name] = c
+	}
+	var err error
+	g.budgets, err = ratelimit.New(ratelimit.Config{Limits: cfg.RateLimit.limits(), Share: cfg.RateLimit.Share}, nil)
+	if err != nil {
+		return nil, err
+	}
+	g.disp, err = dispatcher.New(cfg.Dispatcher, dispatcher.Deps{
+		Senders: senders, Limiter: g.budgets, Logger: log, Registerer: reg,
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := cfg.Outputs
+	out.Brokers = cfg.Kafka.Brokers
+	g.outputs, err = deadletter.New(out, log, reg)
+	if err != nil {
+		return nil, err
+	}
+	p := pipeline.New(pipeline.Config{BroadcastSources: cfg.Broadcast.AllowedSources}, g.disp, g.outputs, log, reg)
+	g.group, err = consumer.New(cfg.Kafka, p, log, reg)
+	if err != nil {
+		return nil, err
+	}
+	if reg != nil {
+		reg.MustRegister(newBudgetCollector(g.budgets))
+	}
+	return g, nil
+}
+
+// Listen binds the admin address; Run calls it if the caller did not.
+// Calling it first lets a caller learn the address (port 0) before Run.
+func (g *Gateway) Listen() (net.Addr, error) {
+	if g.listener == nil {
+		l, err := net.Listen("tcp", g.cfg.Admin.Addr)
+		if err != nil {
+			return nil, fmt.Errorf("admin: listen on %s: %w", g.cfg.Admin.Addr, err)
+		}
+		g.listener = l
+	}
+	return g.listener.Addr(), nil
+}
+
+// Run runs the gateway until ctx ends, then drains: it stops fetching,
+// lets in-flight events finish for at most the drain timeout, commits,
+// flushes the outputs and returns nil. It returns an error only when a part
+// cannot start.
+func (g *Gateway) Run(ctx context.Context) error {
+	if _, err := g.Listen(); err != nil {
+		return err
+	}
+	g.admin = &http.Server{Handler: g.adminHandler(), ReadHeaderTimeout: 5 * time.Second}
+	adminErr := make(chan error, 1)
+	go func() {
+		if err := g.admin.Serve(g.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			adminErr <- err
+		}
+	}()
+
+	// The dispatcher outlives intake: it keeps sending while the consumer
+	// drains, and stops only once the consumer has returned.
+	dispCtx, stopDisp := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = g.disp.Run(dispCtx) })
+
+	g.log.Info("gateway started", zap.Strings("brokers", g.cfg.Kafka.Brokers), zap.String("group", g.cfg.Kafka.GroupID),
+		zap.String("admin", g.listener.Addr().String()))
+	intakeCtx, stopIntake := context.WithCancel(ctx)
+	defer stopIntake()
+	consumerDone := make(chan error, 1)
+	go func() { consumerDone <- g.group.Run(intakeCtx, g.cfg.Drain) }()
+
+	var runErr error
+	select {
+	case runErr = <-consumerDone:
+	case err := <-adminErr:
+		runErr = fmt.Errorf("admin: %w", err)
+		stopIntake()
+		<-consumerDone
+	}
+	g.log.Info("draining")
+	stopDisp()
+	wg.Wait()
+	closeErr := g.outputs.Close()
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = g.admin.Shutdown(shutdownCtx)
+	g.log.Info("gateway stopped")
+	return errors.Join(runErr, closeErr)
+}
+
+// Ready reports whether the gateway can take work: joined to its group.
+func (g *Gateway) Ready() (bool, string) {
+	if !g.group.Joined() {
+		return false, "not a member of the consumer group yet"
+	}
+	return true, ""
+}

@@ -1,0 +1,300 @@
+package consumer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
+
+	"github.com/brazegw/gateway/event"
+)
+
+// Handler processes decoded records. Handle is called from the partition's
+// goroutine, in offset order per ordering key; it may block (backpressure)
+// and must eventually call m.Done exactly once, when the record's outcome
+// is durable. Handle returns an error only when ctx ended first.
+type Handler interface {
+	Handle(ctx context.Context, m *Message) error
+}
+
+// Message is one record on its way through the gateway.
+type Message struct {
+	// Record is the Kafka record, byte for byte.
+	Record event.Record
+	// Event is the decoded event; nil when Err is set.
+	Event *event.Event
+	// Err is the decoding error (an *event.Error) of a record that is not a
+	// valid messaging event.
+	Err error
+	// Lane is the priority lane of the record's topic.
+	Lane int
+	// Fetched is when the record was read.
+	Fetched time.Time
+
+	keys     []string // ordering keys
+	blockers int      // earlier messages of the same keys not yet finished
+	p        *partition
+	done     atomic.Bool
+}
+
+// Done reports the message's outcome as durable. Calls after the first are ignored.
+func (m *Message) Done() {
+	if m.done.CompareAndSwap(false, true) {
+		m.p.completions <- m
+	}
+}
+
+// Topic is a subscribed topic and its priority lane.
+type Topic struct {
+	Name string `yaml:"name"`
+	// Lane is the priority of the topic's events when budgets are contended
+	// (0 is the highest).
+	Lane int `yaml:"lane"`
+}
+
+// Config configures the consumer group.
+type Config struct {
+	Brokers []string `yaml:"brokers"`
+	GroupID string   `yaml:"group_id"`
+	Topics  []Topic  `yaml:"topics"`
+	// MaxInflight caps the records of one partition read but not finished.
+	MaxInflight int `yaml:"max_inflight"`
+	// CommitInterval is how often finished offsets are committed.
+	CommitInterval time.Duration `yaml:"commit_interval"`
+	// MaxWait is the longest a fetch waits for new records (kafka-go's
+	// MaxWait); it also bounds how long closing a partition reader takes.
+	MaxWait time.Duration `yaml:"max_wait"`
+	// SessionTimeout and RebalanceTimeout are the group protocol timeouts.
+	SessionTimeout   time.Duration `yaml:"session_timeout"`
+	RebalanceTimeout time.Duration `yaml:"rebalance_timeout"`
+	// HeartbeatInterval is how often the member heartbeats.
+	HeartbeatInterval time.Duration `yaml:"heartbeat_interval"`
+	// RevokeDrain is how long a partition that is taken away (rebalance)
+	// waits for its in-flight records before handing them back.
+	RevokeDrain time.Duration `yaml:"revoke_drain"`
+	// MaxRecordBytes is the largest record accepted (bigger: too_large).
+	MaxRecordBytes int `yaml:"max_record_bytes"`
+	// Dialer is the connection dialer (TLS, SASL); nil means kafka-go's default.
+	Dialer *kafka.Dialer `yaml:"-"`
+}
+
+// DefaultConfig returns the defaults for everything but brokers.
+func DefaultConfig() Config {
+	return Config{
+		GroupID: "braze-gateway",
+		Topics: []Topic{
+			{Name: "braze.send", Lane: 0},
+			{Name: "braze.trigger", Lane: 1},
+			{Name: "braze.schedule", Lane: 2},
+		},
+		MaxInflight:       5000,
+		CommitInterval:    500 * time.Millisecond,
+		MaxWait:           250 * time.Millisecond,
+		SessionTimeout:    10 * time.Second,
+		RebalanceTimeout:  10 * time.Second,
+		HeartbeatInterval: time.Second,
+		RevokeDrain:       3 * time.Second,
+		MaxRecordBytes:    1 << 20,
+	}
+}
+
+// Validate names the first invalid setting.
+func (c Config) Validate() error {
+	switch {
+	case len(c.Brokers) == 0:
+		return errors.New("kafka.brokers: at least one broker is required")
+	case c.GroupID == "":
+		return errors.New("kafka.group_id is required")
+	case len(c.Topics) == 0:
+		return errors.New("kafka.topics: at least one topic is required")
+	case c.MaxInflight < 1:
+		return errors.New("kafka.max_inflight must be at least 1")
+	case c.CommitInterval <= 0:
+		return errors.New("kafka.commit_interval must be positive")
+	case c.MaxWait <= 0:
+		return errors.New("kafka.max_wait must be positive")
+	case c.SessionTimeout <= 0 || c.RebalanceTimeout <= 0 || c.HeartbeatInterval <= 0:
+		return errors.New("kafka session_timeout, rebalance_timeout and heartbeat_interval must be positive")
+	case c.HeartbeatInterval >= c.SessionTimeout:
+		return errors.New("kafka.heartbeat_interval must be shorter than kafka.session_timeout")
+	case c.RevokeDrain < 0 || c.RevokeDrain >= c.RebalanceTimeout:
+		return errors.New("kafka.revoke_drain must be shorter than kafka.rebalance_timeout")
+	case c.MaxRecordBytes < 1:
+		return errors.New("kafka.max_record_bytes must be positive")
+	}
+	for i, t := range c.Topics {
+		if t.Name == "" {
+			return fmt.Errorf("kafka.topics[%d].name is required", i)
+		}
+		if t.Lane < 0 {
+			return fmt.Errorf("kafka.topics[%d].lane must not be negative", i)
+		}
+	}
+	return nil
+}
+
+// Group consumes the configured topics as a member of a Kafka consumer
+// group and commits, per partition, the highest offset below which every
+// record's outcome is durable. Offsets of a partition are committed only
+// by the generation that owns it.
+type Group struct {
+	cfg     Config
+	handler Handler
+	log     *zap.Logger
+	m       *metrics
+	lanes   map[string]int
+
+	joined atomic.Bool
+}
+
+// New returns a Group. reg receives the consumer's metrics (nil: none).
+func New(cfg Config, h Handler, log *zap.Logger, reg prometheus.Registerer) (*Group, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	g := &Group{cfg: cfg, handler: h, log: log.Named("consumer"), m: newMetrics(reg), lanes: map[string]int{}}
+	for _, t := range cfg.Topics {
+		g.lanes[t.Name] = t.Lane
+	}
+	return g, nil
+}
+
+// Joined reports whether the member currently holds a generation.
+func (g *Group) Joined() bool { return g.joined.Load() }
+
+// Run consumes until ctx ends. It then stops fetching, waits for in-flight
+// records for at most drain (they finish, or are handed back uncommitted),
+// commits, leaves the group and returns nil. It returns an error only if the
+// group cannot be created.
+func (g *Group) Run(ctx context.Context, drain time.Duration) error {
+	topics := make([]string, len(g.cfg.Topics))
+	for i, t := range g.cfg.Topics {
+		topics[i] = t.Name
+	}
+	cg, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
+		ID:                     g.cfg.GroupID,
+		Brokers:                g.cfg.Brokers,
+		Dialer:                 g.cfg.Dialer,
+		Topics:                 topics,
+		HeartbeatInterval:      g.cfg.HeartbeatInterval,
+		SessionTimeout:         g.cfg.SessionTimeout,
+		RebalanceTimeout:       g.cfg.RebalanceTimeout,
+		JoinGroupBackoff:       time.Second,
+		WatchPartitionChanges:  true,
+		PartitionWatchInterval: 5 * time.Second,
+		StartOffset:            kafka.FirstOffset,
+		ErrorLogger:            kafka.LoggerFunc(g.log.Sugar().Debugf),
+	})
+	if err != nil {
+		return fmt.Errorf("consumer: create group: %w", err)
+	}
+	defer cg.Close()
+	g.log.Info("joining consumer group", zap.String("group", g.cfg.GroupID), zap.Strings("topics", topics))
+	for {
+		gen, err := cg.Next(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			g.log.Warn("consumer group error; rejoining", zap.Error(err))
+			if sleep(ctx, time.Second) != nil {
+				return nil
+			}
+			continue
+		}
+		g.runGeneration(ctx, gen, drain)
+		if ctx.Err() != nil {
+			return nil
+		}
+	}
+}
+
+// runGeneration reads every partition assigned in gen until the generation
+// ends (a rebalance) or ctx ends (shutdown), then drains and commits.
+func (g *Group) runGeneration(ctx context.Context, gen *kafka.Generation, drain time.Duration) {
+	g.joined.Store(true)
+	defer g.joined.Store(false)
+	var parts []*partition
+	for topic, as := range gen.Assignments {
+		for _, a := range as {
+			parts = append(parts, g.newPartition(topic, a.ID, a.Offset))
+		}
+	}
+	g.log.Info("generation started", zap.Int32("generation", gen.ID), zap.Int("partitions", len(parts)))
+	g.m.assigned.Set(float64(len(parts)))
+
+	// One function runs the whole generation: kafka-go ends a generation
+	// (and its heartbeats) as soon as any function started on it returns, so
+	// the partitions and the committer live inside it and it returns only
+	// once every partition has drained and the final commit is made.
+	finished := make(chan struct{})
+	gen.Start(func(genCtx context.Context) {
+		defer close(finished)
+		var wg sync.WaitGroup
+		for _, p := range parts {
+			wg.Go(func() { p.run(ctx, genCtx, drain) })
+		}
+		drained := make(chan struct{})
+		go func() { wg.Wait(); close(drained) }()
+		t := time.NewTicker(g.cfg.CommitInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				g.commit(gen, parts)
+			case <-drained:
+				g.commit(gen, parts)
+				return
+			}
+		}
+	})
+	<-finished
+	g.log.Info("generation ended", zap.Int32("generation", gen.ID))
+}
+
+// commit commits the partitions whose commit point moved.
+func (g *Group) commit(gen *kafka.Generation, parts []*partition) {
+	offsets := map[string]map[int]int64{}
+	var moved []*partition
+	for _, p := range parts {
+		if o := p.committable.Load(); o >= 0 && o != p.committed {
+			if offsets[p.topic] == nil {
+				offsets[p.topic] = map[int]int64{}
+			}
+			offsets[p.topic][p.id] = o
+			moved = append(moved, p)
+		}
+	}
+	if len(moved) == 0 {
+		return
+	}
+	if err := gen.CommitOffsets(offsets); err != nil {
+		g.m.commitErrors.Inc()
+		g.log.Warn("commit failed; will retry", zap.Error(err))
+		return
+	}
+	for _, p := range moved {
+		p.committed = offsets[p.topic][p.id]
+		g.m.committed.WithLabelValues(p.topic, itoa(p.id)).Set(float64(p.committed))
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

@@ -1,0 +1,68 @@
+package consumer
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/brazegw/gateway/event"
+)
+
+// metrics are the consumer's series; names follow DESIGN.md §3.
+type metrics struct {
+	consumedVec  *prometheus.CounterVec
+	lag          *prometheus.GaugeVec
+	committed    *prometheus.GaugeVec
+	assigned     prometheus.Gauge
+	commitErrors prometheus.Counter
+	fetchErrors  prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		consumedVec: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "braze_gateway_events_consumed_total",
+			Help: "Records read from Kafka, by topic and event type (\"invalid\" when not a valid event, \"unknown\" for an unknown type).",
+		}, []string{"topic", "type"}),
+		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "braze_gateway_consumer_lag",
+			Help: "Records behind the partition's high watermark at the last fetch.",
+		}, []string{"topic", "partition"}),
+		committed: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "braze_gateway_committed_offset",
+			Help: "Last offset committed per partition.",
+		}, []string{"topic", "partition"}),
+		assigned: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "braze_gateway_assigned_partitions",
+			Help: "Partitions assigned to this member in the current generation.",
+		}),
+		commitErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "braze_gateway_commit_errors_total",
+			Help: "Offset commits that failed (they are retried).",
+		}),
+		fetchErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "braze_gateway_fetch_errors_total",
+			Help: "Kafka fetches that failed (they are retried).",
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.consumedVec, m.lag, m.committed, m.assigned, m.commitErrors, m.fetchErrors)
+	}
+	return m
+}
+
+func (m *metrics) consumed(topic string, msg *Message) {
+	typ := "invalid"
+	switch {
+	case msg.Event != nil:
+		typ = msg.Event.Type
+	case msg.Err != nil:
+		if r, _ := eventReason(msg.Err); r == "unknown_type" {
+			typ = "unknown"
+		}
+	}
+	m.consumedVec.WithLabelValues(topic, typ).Inc()
+}
+
+func eventReason(err error) (string, bool) {
+	r, ok := event.ReasonOf(err)
+	return string(r), ok
+}

@@ -1,0 +1,200 @@
+package consumer
+
+import (
+	"context"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
+
+	"github.com/brazegw/gateway/event"
+)
+
+// partition reads one assigned partition for one generation. Its goroutine
+// owns the offset tracker and the ordering gate; completions come back to it
+// over a channel large enough never to block the caller of Message.Done.
+type partition struct {
+	g     *Group
+	topic string
+	id    int
+	start int64
+	lane  int
+	log   *zap.Logger
+
+	completions chan *Message
+	committable atomic.Int64 // commit point published for the committer (-1: none)
+	committed   int64        // last committed offset, owned by the committer
+
+	tracker  *tracker
+	gate     *gate
+	handed   int  // messages given to the handler and not yet done
+	stopping bool // no new work is started once set
+	ready    []*Message
+}
+
+func (g *Group) newPartition(topic string, id int, offset int64) *partition {
+	p := &partition{
+		g: g, topic: topic, id: id, start: offset, lane: g.lanes[topic],
+		log:         g.log.With(zap.String("topic", topic), zap.Int("partition", id)),
+		completions: make(chan *Message, g.cfg.MaxInflight+1),
+		committed:   -1,
+		tracker:     newTracker(),
+		gate:        newGate(),
+	}
+	p.committable.Store(-1)
+	return p
+}
+
+// run reads the partition until ctx (shutdown) or genCtx (rebalance) ends,
+// then waits for handed-out messages (drain on shutdown, RevokeDrain on a
+// rebalance). Messages still held back by the ordering gate are not started:
+// they and anything unfinished are handed back uncommitted.
+func (p *partition) run(ctx, genCtx context.Context, drain time.Duration) {
+	workCtx, cancelWork := context.WithCancel(ctx)
+	defer cancelWork()
+	r := kafka.NewReader(kafka.ReaderConfig{
+		Brokers:        p.g.cfg.Brokers,
+		Topic:          p.topic,
+		Partition:      p.id,
+		Dialer:         p.g.cfg.Dialer,
+		MinBytes:       1,
+		MaxBytes:       16 << 20,
+		MaxWait:        p.g.cfg.MaxWait,
+		ReadBackoffMin: 50 * time.Millisecond,
+		ReadBackoffMax: time.Second,
+		ErrorLogger:    kafka.LoggerFunc(p.log.Sugar().Debugf),
+	})
+	if err := r.SetOffset(p.start); err != nil {
+		p.log.Error("cannot seek partition", zap.Int64("offset", p.start), zap.Error(err))
+	}
+	fetchCtx, stopFetch := context.WithCancel(context.Background())
+	fetched := make(chan kafka.Message, 64)
+	fetchDone := make(chan struct{})
+	go p.fetch(fetchCtx, r, fetched, fetchDone)
+	p.log.Debug("partition started", zap.Int64("offset", p.start))
+
+	for !p.stopping {
+		var in chan kafka.Message
+		if p.tracker.pending() < p.g.cfg.MaxInflight {
+			in = fetched
+		}
+		select {
+		case m := <-in:
+			p.accept(workCtx, m)
+		case m := <-p.completions:
+			p.complete(workCtx, m)
+		case <-ctx.Done():
+			p.stopping = true
+		case <-genCtx.Done():
+			p.stopping = true
+		}
+	}
+	stopFetch()
+	wait := p.g.cfg.RevokeDrain
+	if ctx.Err() != nil {
+		wait = drain
+	}
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	for p.handed > 0 {
+		select {
+		case m := <-p.completions:
+			p.complete(workCtx, m)
+			continue
+		case <-timer.C:
+		}
+		break
+	}
+	if p.handed > 0 {
+		p.log.Warn("handing back unfinished events", zap.Int("events", p.handed))
+	}
+	<-fetchDone
+	_ = r.Close()
+}
+
+// fetch reads records and passes them on until ctx ends.
+func (p *partition) fetch(ctx context.Context, r *kafka.Reader, out chan<- kafka.Message, done chan<- struct{}) {
+	defer close(done)
+	for {
+		m, err := r.FetchMessage(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			p.g.m.fetchErrors.Inc()
+			p.log.Warn("fetch failed; retrying", zap.Error(err))
+			if sleep(ctx, 500*time.Millisecond) != nil {
+				return
+			}
+			continue
+		}
+		select {
+		case out <- m:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// accept decodes a fetched record, tracks it and hands it on when its
+// ordering keys allow.
+func (p *partition) accept(ctx context.Context, km kafka.Message) {
+	m := &Message{
+		Record: event.Record{
+			Topic: km.Topic, Partition: km.Partition, Offset: km.Offset,
+			Key: km.Key, Value: km.Value, Time: km.Time,
+		},
+		Lane:    p.lane,
+		Fetched: time.Now(),
+		p:       p,
+	}
+	if len(km.Headers) > 0 {
+		m.Record.Headers = make([]event.Header, len(km.Headers))
+		for i, h := range km.Headers {
+			m.Record.Headers[i] = event.Header{Key: h.Key, Value: h.Value}
+		}
+	}
+	m.Event, m.Err = event.Decode(&m.Record, event.Limits{MaxRecordBytes: p.g.cfg.MaxRecordBytes})
+	p.tracker.add(km.Offset)
+	p.g.m.consumed(p.topic, m)
+	p.g.m.lag.WithLabelValues(p.topic, strconv.Itoa(p.id)).Set(float64(max(km.HighWaterMark-km.Offset-1, 0)))
+
+	if len(km.Key) > 0 {
+		m.keys = append(m.keys, "k:"+string(km.Key))
+	}
+	if m.Event != nil && m.Event.ScheduleKey != "" {
+		m.keys = append(m.keys, "s:"+m.Event.Workspace+"/"+m.Event.ScheduleKey)
+	}
+	if p.gate.enter(m) {
+		p.handle(ctx, m)
+	}
+}
+
+func (p *partition) handle(ctx context.Context, m *Message) {
+	p.handed++
+	if err := p.g.handler.Handle(ctx, m); err != nil {
+		// ctx ended before the handler took it: it stays unfinished and is
+		// handed back uncommitted.
+		p.handed--
+	}
+}
+
+// complete records a finished message, publishes the new commit point and
+// starts the messages it held back.
+func (p *partition) complete(ctx context.Context, m *Message) {
+	p.handed--
+	if p.tracker.finish(m.Record.Offset) {
+		p.committable.Store(p.tracker.commitPoint())
+	}
+	p.ready = p.gate.leave(m, p.ready[:0])
+	if p.stopping {
+		return
+	}
+	for _, next := range p.ready {
+		p.handle(ctx, next)
+	}
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }

@@ -1,0 +1,31 @@
+package deadletter
+
+import (
+	"context"
+	"strings"
+	"unicode/utf8"
+)
+
+// backgroundCtx is used for asynchronous enqueues, which do not block.
+var backgroundCtx = context.Background()
+
+func oneLine(s string) string {
+	if strings.ContainsAny(s, "\r\n\t") {
+		s = strings.Join(strings.Fields(s), " ")
+	}
+	return s
+}
+
+// clip cuts s to at most n bytes without splitting a UTF-8 sequence.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	// Back up to the start of the rune that would be cut (at most 3 bytes).
+	for i := n; i > 0 && i > n-utf8.UTFMax; i-- {
+		if utf8.RuneStart(s[i]) {
+			return s[:i]
+		}
+	}
+	return s[:n]
+}

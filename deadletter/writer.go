@@ -1,0 +1,232 @@
+// Package deadletter writes the gateway's durable outputs to Kafka: the
+// dead-letter topic (the original record byte for byte plus the dlq.*
+// headers of DESIGN.md §3) and the results topic (one JSON record per final
+// outcome, keyed source/id). Writes are asynchronous and acknowledged by all
+// in-sync replicas; a write that fails is retried until it succeeds or the
+// writer is closed, because an outcome that is not durable must not let its
+// record be committed.
+//
+// It does not decide outcomes; package pipeline does.
+package deadletter
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
+
+	"github.com/brazegw/gateway/event"
+)
+
+// Config configures the writers.
+type Config struct {
+	Brokers []string `yaml:"-"`
+	// DLQTopic is the dead-letter topic.
+	DLQTopic string `yaml:"dlq_topic"`
+	// ResultsTopic is the results topic.
+	ResultsTopic string `yaml:"results_topic"`
+	// BatchTimeout is how long a write waits for others to share a produce request.
+	BatchTimeout time.Duration `yaml:"batch_timeout"`
+	// Transport carries TLS and SASL settings; nil means plaintext.
+	Transport *kafka.Transport `yaml:"-"`
+}
+
+// DefaultConfig returns the default topics and a 5 ms batch timeout.
+func DefaultConfig() Config {
+	return Config{DLQTopic: "braze.dlq", ResultsTopic: "braze.results", BatchTimeout: 5 * time.Millisecond}
+}
+
+// Validate names the first invalid setting.
+func (c Config) Validate() error {
+	switch {
+	case len(c.Brokers) == 0:
+		return errors.New("deadletter: brokers are required")
+	case c.DLQTopic == "":
+		return errors.New("outputs.dlq_topic is required")
+	case c.ResultsTopic == "":
+		return errors.New("outputs.results_topic is required")
+	case c.BatchTimeout <= 0:
+		return errors.New("outputs.batch_timeout must be positive")
+	}
+	return nil
+}
+
+// Writer writes dead letters and results. It is safe for concurrent use;
+// Close flushes pending writes.
+type Writer struct {
+	dlq, results *kafka.Writer
+	log          *zap.Logger
+	written      *prometheus.CounterVec
+	failures     *prometheus.CounterVec
+
+	mu     sync.Mutex
+	closed bool
+}
+
+// New returns a Writer. reg receives its metrics (nil: none).
+func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (*Writer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	w := &Writer{
+		log: log.Named("outputs"),
+		written: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "braze_gateway_output_records_total",
+			Help: "Records written to the dead-letter and results topics.",
+		}, []string{"topic"}),
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "braze_gateway_output_write_errors_total",
+			Help: "Failed writes to the dead-letter and results topics (they are retried).",
+		}, []string{"topic"}),
+	}
+	if reg != nil {
+		reg.MustRegister(w.written, w.failures)
+	}
+	w.dlq = w.newKafkaWriter(cfg, cfg.DLQTopic)
+	w.results = w.newKafkaWriter(cfg, cfg.ResultsTopic)
+	return w, nil
+}
+
+func (w *Writer) newKafkaWriter(cfg Config, topic string) *kafka.Writer {
+	kw := &kafka.Writer{
+		Addr:         kafka.TCP(cfg.Brokers...),
+		Topic:        topic,
+		Balancer:     &kafka.Murmur2Balancer{}, // same partitioning as Java producers
+		RequiredAcks: kafka.RequireAll,
+		BatchTimeout: cfg.BatchTimeout,
+		BatchSize:    1000,
+		Async:        true,
+		ErrorLogger:  kafka.LoggerFunc(w.log.Sugar().Debugf),
+	}
+	if cfg.Transport != nil { // a typed nil would not mean "default"
+		kw.Transport = cfg.Transport
+	}
+	kw.Completion = func(msgs []kafka.Message, err error) {
+		for _, m := range msgs {
+			w.completed(kw, m, err)
+		}
+	}
+	return kw
+}
+
+// pendingWrite is a write in flight and its acknowledgement callback.
+type pendingWrite struct {
+	done     func(error)
+	attempts int
+}
+
+func (w *Writer) completed(kw *kafka.Writer, m kafka.Message, err error) {
+	pw := m.WriterData.(*pendingWrite)
+	if err == nil {
+		w.written.WithLabelValues(kw.Topic).Inc()
+		pw.done(nil)
+		return
+	}
+	w.failures.WithLabelValues(kw.Topic).Inc()
+	pw.attempts++
+	wait := min(time.Duration(pw.attempts)*200*time.Millisecond, 5*time.Second)
+	w.log.Warn("output write failed; retrying", zap.String("topic", kw.Topic), zap.Int("attempt", pw.attempts), zap.Error(err))
+	time.AfterFunc(wait, func() { w.write(kw, m) })
+}
+
+func (w *Writer) write(kw *kafka.Writer, m kafka.Message) {
+	w.mu.Lock()
+	closed := w.closed
+	w.mu.Unlock()
+	if closed {
+		m.WriterData.(*pendingWrite).done(errors.New("deadletter: writer closed"))
+		return
+	}
+	// Async mode: WriteMessages only enqueues; the outcome arrives in Completion.
+	if err := kw.WriteMessages(backgroundCtx, m); err != nil {
+		m.WriterData.(*pendingWrite).done(fmt.Errorf("deadletter: enqueue: %w", err))
+	}
+}
+
+// DeadLetter writes rec to the dead-letter topic with its key, value and
+// headers unchanged plus the dlq.* headers, and calls done when acknowledged.
+func (w *Writer) DeadLetter(rec *event.Record, dl *event.DeadLetter, done func(error)) {
+	w.write(w.dlq, kafka.Message{
+		Key:        rec.Key,
+		Value:      rec.Value,
+		Headers:    Headers(rec, dl),
+		WriterData: &pendingWrite{done: done},
+	})
+}
+
+// Result writes r to the results topic, keyed source/id, and calls done
+// when acknowledged.
+func (w *Writer) Result(r *event.Result, done func(error)) {
+	v, err := json.Marshal(r)
+	if err != nil {
+		done(fmt.Errorf("deadletter: encode result: %w", err))
+		return
+	}
+	w.write(w.results, kafka.Message{
+		Key:        []byte(event.ResultKey(r.Source, r.ID)),
+		Value:      v,
+		WriterData: &pendingWrite{done: done},
+	})
+}
+
+// Close flushes pending writes and stops retrying failed ones.
+func (w *Writer) Close() error {
+	w.mu.Lock()
+	w.closed = true
+	w.mu.Unlock()
+	return errors.Join(w.dlq.Close(), w.results.Close())
+}
+
+// Header names of the dead-letter topic (DESIGN.md §3).
+const (
+	HeaderReason         = "dlq.reason"
+	HeaderStatus         = "dlq.status"
+	HeaderError          = "dlq.error"
+	HeaderResponse       = "dlq.response"
+	HeaderAttempts       = "dlq.attempts"
+	HeaderTopic          = "dlq.topic"
+	HeaderPartition      = "dlq.partition"
+	HeaderOffset         = "dlq.offset"
+	HeaderFirstAttemptAt = "dlq.first_attempt_at"
+	HeaderFailedAt       = "dlq.failed_at"
+)
+
+const (
+	maxErrorBytes    = 1 << 10
+	maxResponseBytes = 4 << 10
+)
+
+// Headers returns the record's own headers followed by the dlq.* headers.
+func Headers(rec *event.Record, dl *event.DeadLetter) []kafka.Header {
+	hs := make([]kafka.Header, 0, len(rec.Headers)+10)
+	for _, h := range rec.Headers {
+		hs = append(hs, kafka.Header{Key: h.Key, Value: h.Value})
+	}
+	add := func(k, v string) { hs = append(hs, kafka.Header{Key: k, Value: []byte(v)}) }
+	add(HeaderReason, string(dl.Reason))
+	if dl.Status != 0 {
+		add(HeaderStatus, strconv.Itoa(dl.Status))
+	}
+	add(HeaderError, clip(oneLine(dl.Error), maxErrorBytes))
+	if len(dl.Response) > 0 {
+		add(HeaderResponse, clip(string(dl.Response), maxResponseBytes))
+	}
+	add(HeaderAttempts, strconv.Itoa(dl.Attempts))
+	add(HeaderTopic, rec.Topic)
+	add(HeaderPartition, strconv.Itoa(rec.Partition))
+	add(HeaderOffset, strconv.FormatInt(rec.Offset, 10))
+	if !dl.FirstAttempt.IsZero() {
+		add(HeaderFirstAttemptAt, dl.FirstAttempt.UTC().Format(time.RFC3339Nano))
+	}
+	add(HeaderFailedAt, dl.FailedAt.UTC().Format(time.RFC3339Nano))
+	return hs
+}

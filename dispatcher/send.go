@@ -1,0 +1,285 @@
+package dispatcher
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/brazegw/gateway/braze"
+	"github.com/brazegw/gateway/braze/rules"
+	"github.com/brazegw/gateway/event"
+)
+
+// request is one Braze call in the making: the events it carries and, for
+// a batch, their recipients.
+type request struct {
+	ws       string
+	endpoint string
+	jobs     []*Job
+	batch    *event.Batch      // base fields of a batch; nil for an event sent on its own
+	recips   []event.Recipient // recipients of a batch, in job order
+	body     []byte            // built lazily for batches
+	lane     int
+	attempts int
+	first    time.Time
+	charges  []rules.Charge
+}
+
+func (d *Dispatcher) work(ctx context.Context) {
+	for {
+		select {
+		case r := <-d.queue:
+			d.send(ctx, r)
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// send makes one attempt of r and settles or reschedules its events.
+func (d *Dispatcher) send(ctx context.Context, r *request) {
+	if r = d.dropExpired(r); r == nil {
+		return
+	}
+	if r.body == nil {
+		r.body = r.batch.AppendBody(make([]byte, 0, 64+len(r.recips)*96), r.recips)
+	}
+	if r.charges == nil {
+		r.charges = rules.Classify("POST", r.endpoint, r.body)
+	}
+	waitStart := d.now()
+	if err := d.limiter.Wait(ctx, r.ws, r.charges, r.lane); err != nil {
+		return // stopping: the events are handed back
+	}
+	d.m.waited(r.ws, r.charges, r.lane, d.now().Sub(waitStart))
+	// The wait may have been long: a deadline may have passed meanwhile.
+	if r = d.dropExpired(r); r == nil {
+		return
+	}
+	now := d.now()
+	if r.first.IsZero() {
+		r.first = now
+	}
+	r.attempts++
+	for _, j := range r.jobs {
+		j.attempts++
+		if j.first.IsZero() {
+			j.first = now
+		}
+	}
+	resp, err := d.senders[r.ws].Post(ctx, r.endpoint, r.body)
+	elapsed := d.now().Sub(now)
+	status, rl := 0, braze.RateLimit{}
+	if resp != nil {
+		status, rl = resp.Status, resp.RateLimit
+	}
+	d.m.request(r.endpoint, status, elapsed, d.recipients(r))
+	d.limiter.Observe(r.ws, r.charges, status, rl)
+	if err == nil {
+		d.succeed(r, resp)
+		return
+	}
+	if ctx.Err() != nil {
+		return // stopping mid-call: hand the events back rather than guess
+	}
+	d.fail(r, resp, err)
+}
+
+func (d *Dispatcher) recipients(r *request) int {
+	if r.batch != nil {
+		return len(r.recips)
+	}
+	return 1
+}
+
+// dropExpired dead-letters the events of r whose deliver-by time has
+// passed and returns what is left of r (nil if nothing).
+func (d *Dispatcher) dropExpired(r *request) *request {
+	now := d.now()
+	keep := r.jobs[:0:0]
+	for _, j := range r.jobs {
+		if dl := j.Event.Deadline; !dl.IsZero() && now.After(dl) {
+			d.finish(j, Result{Outcome: Expired, Reason: event.ReasonExpired,
+				Err: "deliver-by time " + dl.UTC().Format(time.RFC3339) + " passed before Braze accepted the event"}, len(r.jobs))
+			continue
+		}
+		keep = append(keep, j)
+	}
+	if len(keep) == len(r.jobs) {
+		return r
+	}
+	if len(keep) == 0 {
+		return nil
+	}
+	return d.subset(r, keep)
+}
+
+// subset returns a new request for some of r's jobs.
+func (d *Dispatcher) subset(r *request, jobs []*Job) *request {
+	n := &request{ws: r.ws, endpoint: r.endpoint, jobs: jobs, batch: r.batch, lane: r.lane,
+		attempts: r.attempts, first: r.first}
+	if r.batch == nil {
+		n.body = r.body
+		return n
+	}
+	for _, j := range jobs {
+		n.recips = append(n.recips, j.Event.Batch.Recipients...)
+	}
+	return n
+}
+
+// succeed settles the events of an accepted request. Recipients that Braze
+// names among the non-fatal errors of its answer are dead-lettered as
+// rejected; the others are sent.
+func (d *Dispatcher) succeed(r *request, resp *braze.Response) {
+	res := Result{Outcome: Sent, Status: resp.Status, DispatchID: resp.DispatchID,
+		ScheduleID: resp.ScheduleID, SendID: resp.SendID, Notice: resp.Notice}
+	for _, j := range r.jobs {
+		if msg, bad := minorErrorFor(j, resp.Errors); bad {
+			d.finish(j, Result{Outcome: DeadLettered, Reason: event.ReasonRejected, Status: resp.Status,
+				Err: "Braze listed this recipient among the errors of its answer: " + msg, Response: resp.Body}, len(r.jobs))
+			continue
+		}
+		d.finish(j, res, len(r.jobs))
+	}
+}
+
+// fail handles a failed attempt: split a rejected batch, dead-letter a
+// rejected event, or schedule a retry. Retries wait on timers, never on a
+// worker, so other keys and partitions keep flowing.
+func (d *Dispatcher) fail(r *request, resp *braze.Response, err error) {
+	var be *braze.Error
+	if !errors.As(err, &be) {
+		be = &braze.Error{Endpoint: r.endpoint, Err: err}
+	}
+	var body []byte
+	if resp != nil {
+		body = resp.Body
+	}
+	now := d.now()
+	switch {
+	case be.Rejected():
+		if len(r.jobs) > 1 {
+			// Poison isolation: halve the batch until the offenders stand alone.
+			h := len(r.jobs) / 2
+			a, b := d.subset(r, r.jobs[:h]), d.subset(r, r.jobs[h:])
+			a.attempts, b.attempts = 0, 0
+			d.m.retry(r.endpoint, "split")
+			go d.requeue(a)
+			go d.requeue(b)
+			return
+		}
+		d.deadLetter(r, event.ReasonRejected, be, body)
+	case be.RateLimited():
+		wait := d.backoff(r.attempts)
+		if at, ok := be.RetryAt(now); ok {
+			wait = max(at.Sub(now), 0) + time.Duration(rand.Int64N(int64(250*time.Millisecond)))
+		}
+		r.attempts-- // waiting out a budget is not a failed attempt
+		d.retryAfter(r, wait, "rate_limited")
+	case be.AuthFailure():
+		// Not the event's fault (DESIGN §4b.3): keep retrying; never dead-letter.
+		d.log.Warn("braze refused the credentials", zap.String("endpoint", r.endpoint), zap.Int("status", be.Status))
+		d.retryAfter(r, d.backoff(r.attempts), "auth")
+	case be.Retryable():
+		if r.attempts >= d.cfg.Retry.MaxAttempts || now.Sub(r.first) >= d.cfg.Retry.MaxElapsed {
+			d.deadLetter(r, event.ReasonRetriesExhausted, be, body)
+			return
+		}
+		d.retryAfter(r, d.backoff(r.attempts), retryReason(be))
+	default:
+		d.deadLetter(r, event.ReasonRejected, be, body)
+	}
+}
+
+func retryReason(be *braze.Error) string {
+	switch {
+	case be.Status >= 500:
+		return "server_error"
+	case be.Timeout():
+		return "timeout"
+	}
+	return "connection"
+}
+
+func (d *Dispatcher) deadLetter(r *request, reason event.Reason, be *braze.Error, body []byte) {
+	for _, j := range r.jobs {
+		d.finish(j, Result{Outcome: DeadLettered, Reason: reason, Status: be.Status, Err: be.Error(), Response: body}, len(r.jobs))
+	}
+}
+
+func (d *Dispatcher) retryAfter(r *request, wait time.Duration, reason string) {
+	d.m.retry(r.endpoint, reason)
+	time.AfterFunc(wait, func() { d.requeue(r) })
+}
+
+// backoff is exponential with full jitter: uniform in [0, min(max, initial·2^(n-1))].
+func (d *Dispatcher) backoff(attempt int) time.Duration {
+	c := d.cfg.Retry.InitialBackoff
+	for i := 1; i < attempt && c < d.cfg.Retry.MaxBackoff; i++ {
+		c *= 2
+	}
+	c = min(c, d.cfg.Retry.MaxBackoff)
+	return time.Duration(rand.Int64N(int64(c) + 1))
+}
+
+// minorErrorFor reports whether one of Braze's non-fatal errors names a
+// recipient of j, and returns that error.
+func minorErrorFor(j *Job, errs []json.RawMessage) (string, bool) {
+	if len(errs) == 0 || j.Event.Batch == nil {
+		return "", false
+	}
+	for _, e := range errs {
+		text := string(e)
+		for _, rc := range j.Event.Batch.Recipients {
+			if mentions(text, recipientValue(rc.ID)) {
+				return oneLine(text, 512), true
+			}
+		}
+	}
+	return "", false
+}
+
+// recipientValue is the identifier a producer wrote, e.g. "u1" of "external_user_id:u1".
+func recipientValue(id string) string {
+	if rest, ok := strings.CutPrefix(id, "alias:"); ok {
+		// "alias:<label>:<name>": Braze reports the alias name
+		return rest[strings.IndexByte(rest, ':')+1:]
+	}
+	return id[strings.IndexByte(id, ':')+1:]
+}
+
+// mentions reports whether text contains v as a whole token.
+func mentions(text, v string) bool {
+	if v == "" {
+		return false
+	}
+	for i := 0; ; {
+		k := strings.Index(text[i:], v)
+		if k < 0 {
+			return false
+		}
+		s, e := i+k, i+k+len(v)
+		if (s == 0 || !wordByte(text[s-1])) && (e == len(text) || !wordByte(text[e])) {
+			return true
+		}
+		i = s + 1
+	}
+}
+
+func wordByte(c byte) bool {
+	return c == '_' || c == '-' || c == '.' || c == '@' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+}
+
+func oneLine(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > n {
+		s = s[:n]
+	}
+	return s
+}

@@ -1,0 +1,295 @@
+package event
+
+import (
+	"encoding/json"
+	"strconv"
+	"strings"
+)
+
+// Recipient is one explicit recipient of a batchable event.
+type Recipient struct {
+	// ID is the recipient's identity, unique per user within a workspace:
+	// "external_user_id:<id>", "alias:<label>:<name>", "email:<address>" or
+	// "braze_id:<id>". A batch never holds two recipients with the same ID.
+	ID string
+	// Raw is the recipient as the producer wrote it: a recipient object
+	// (trigger endpoints), an external id string or a user alias object
+	// (/messages/send).
+	Raw json.RawMessage
+	// Alias is set for /messages/send recipients that are user aliases.
+	Alias bool
+}
+
+// Batch is the batching view of an event: the key that says which events
+// may share a request, and the event's recipients.
+type Batch struct {
+	// Key is equal for two events exactly when their requests differ only in
+	// their recipients: it is the endpoint, the workspace and the canonical
+	// form of every field that is not a recipient.
+	Key string
+	// Recipients are the event's explicit recipients, in the producer's order.
+	Recipients []Recipient
+
+	targeting Targeting
+	base      []member // non-recipient fields, in document order
+}
+
+// newBatch returns the batching view of a batchable event, or nil when the
+// event has no explicit recipients (a broadcast) or its recipient fields are
+// not shaped as Braze documents them: such an event is sent on its own and
+// request validation says what is wrong with it.
+func newBatch(ev *Event) (*Batch, error) {
+	ms, err := members(ev.Data)
+	if err != nil {
+		return nil, nil
+	}
+	b := &Batch{targeting: ev.Spec.Targeting}
+	key := make([]byte, 0, 128)
+	key = append(key, ev.Spec.Endpoint...)
+	key = append(key, 0)
+	key = strconv.AppendQuote(key, ev.Workspace)
+	key = append(key, 0)
+	b.base = make([]member, 0, len(ms))
+	for _, m := range ms {
+		if b.isRecipientField(m.key) {
+			rs, ok := parseRecipients(b.targeting, m.key, m.value)
+			if !ok {
+				return nil, nil
+			}
+			b.Recipients = append(b.Recipients, rs...)
+			continue
+		}
+		b.base = append(b.base, m)
+	}
+	if len(b.Recipients) == 0 {
+		return nil, nil
+	}
+	sorted := append([]member(nil), b.base...)
+	sortMembers(sorted)
+	for _, m := range sorted {
+		key = append(key, m.raw...) // keys as written: quoted, so unambiguous
+		key = append(key, 0)
+		if key, err = appendCanonical(key, m.value); err != nil {
+			return nil, nil
+		}
+		key = append(key, 0)
+	}
+	b.Key = string(key)
+	return b, nil
+}
+
+func (b *Batch) isRecipientField(k string) bool {
+	if b.targeting == UserIDs {
+		return k == "external_user_ids" || k == "user_aliases"
+	}
+	return k == "recipients"
+}
+
+func parseRecipients(t Targeting, field string, raw []byte) ([]Recipient, bool) {
+	if string(raw) == "null" {
+		return nil, true
+	}
+	els, err := elements(raw)
+	if err != nil {
+		return nil, false
+	}
+	out := make([]Recipient, 0, len(els))
+	for _, e := range els {
+		var r Recipient
+		var ok bool
+		switch {
+		case t == RecipientObjects:
+			r, ok = recipientObject(e)
+		case field == "external_user_ids":
+			var id string
+			if json.Unmarshal(e, &id) != nil || id == "" {
+				return nil, false
+			}
+			r, ok = Recipient{ID: "external_user_id:" + id, Raw: e}, true
+		default:
+			var id string
+			id, ok = aliasID(e)
+			r = Recipient{ID: id, Raw: e, Alias: true}
+		}
+		if !ok {
+			return nil, false
+		}
+		out = append(out, r)
+	}
+	return out, true
+}
+
+// aliasID returns the identity of a user alias object. Its members are read
+// by their exact names, as Braze reads them (encoding/json would also take
+// "Alias_Name", and the last of two "alias_name"), so that two aliases Braze
+// takes for the same user never get different IDs; a repeated or non-string
+// name or label makes the alias unusable for batching.
+func aliasID(raw []byte) (string, bool) {
+	ms, err := members(raw)
+	if err != nil {
+		return "", false
+	}
+	var name, label string
+	for _, m := range ms {
+		var p *string
+		switch m.key {
+		case "alias_name":
+			p = &name
+		case "alias_label":
+			p = &label
+		default:
+			continue
+		}
+		if m.value[0] != '"' || *p != "" {
+			return "", false
+		}
+		if *p, err = unquote(m.value); err != nil || *p == "" {
+			return "", false
+		}
+	}
+	if name == "" || label == "" {
+		return "", false
+	}
+	return "alias:" + label + ":" + name, true
+}
+
+// recipientObject reads the identifier of a trigger recipient object without
+// decoding its free-form fields.
+func recipientObject(raw []byte) (Recipient, bool) {
+	ms, err := members(raw)
+	if err != nil {
+		return Recipient{}, false
+	}
+	var id string
+	n := 0
+	for _, m := range ms {
+		var prefix string
+		switch m.key {
+		case "external_user_id":
+			prefix = "external_user_id:"
+		case "email":
+			prefix = "email:"
+		case "braze_id":
+			prefix = "braze_id:"
+		case "user_alias":
+			a, ok := aliasID(m.value)
+			if !ok {
+				return Recipient{}, false
+			}
+			id, n = a, n+1
+			continue
+		default:
+			continue
+		}
+		s, err := unquote(m.value)
+		if err != nil || s == "" || m.value[0] != '"' {
+			return Recipient{}, false
+		}
+		if prefix == "email:" {
+			s = strings.ToLower(s)
+		}
+		id, n = prefix+s, n+1
+	}
+	if n != 1 { // exactly one identifier per recipient; validation explains
+		return Recipient{}, false
+	}
+	return Recipient{ID: id, Raw: raw}, true
+}
+
+func sortMembers(ms []member) {
+	// insertion sort: bodies have a handful of top-level fields
+	for i := 1; i < len(ms); i++ {
+		for j := i; j > 0 && ms[j].key < ms[j-1].key; j-- {
+			ms[j], ms[j-1] = ms[j-1], ms[j]
+		}
+	}
+}
+
+// AppendBody appends to dst the request body that sends rs with b's
+// non-recipient fields, unchanged and in the producer's order. Recipient
+// JSON is copied as the producers wrote it, never re-encoded.
+func (b *Batch) AppendBody(dst []byte, rs []Recipient) []byte {
+	dst = append(dst, '{')
+	for _, m := range b.base {
+		dst = append(dst, m.raw...)
+		dst = append(dst, ':')
+		dst = append(dst, m.value...)
+		dst = append(dst, ',')
+	}
+	if b.targeting == RecipientObjects {
+		dst = append(dst, `"recipients":[`...)
+		for i, r := range rs {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = append(dst, r.Raw...)
+		}
+		return append(dst, "]}"...)
+	}
+	var ids, aliases int
+	for _, r := range rs {
+		if r.Alias {
+			aliases++
+		} else {
+			ids++
+		}
+	}
+	if ids > 0 {
+		dst = appendList(dst, "external_user_ids", rs, false)
+	}
+	if aliases > 0 {
+		if ids > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendList(dst, "user_aliases", rs, true)
+	}
+	if ids == 0 && aliases == 0 && len(b.base) > 0 {
+		dst = dst[:len(dst)-1] // drop the trailing comma
+	}
+	return append(dst, '}')
+}
+
+func appendList(dst []byte, field string, rs []Recipient, aliases bool) []byte {
+	dst = append(dst, '"')
+	dst = append(dst, field...) // a field name of ours: nothing to escape
+	dst = append(dst, `":[`...)
+	first := true
+	for _, r := range rs {
+		if r.Alias != aliases {
+			continue
+		}
+		if !first {
+			dst = append(dst, ',')
+		}
+		first = false
+		dst = append(dst, r.Raw...)
+	}
+	return append(dst, ']')
+}
+
+func appendKey(dst []byte, k string) []byte {
+	b, _ := json.Marshal(k)
+	dst = append(dst, b...)
+	return append(dst, ':')
+}
+
+// WithField returns a copy of the JSON object obj with the string member
+// key set to value, placed first (used to fill in a schedule_id that the
+// producer left out). obj must not already hold key; a value that is not an
+// object counts as {}.
+func WithField(obj []byte, key, value string) []byte {
+	out := make([]byte, 0, len(obj)+len(key)+len(value)+8)
+	out = append(out, '{')
+	out = appendKey(out, key)
+	v, _ := json.Marshal(value)
+	out = append(out, v...)
+	i := skipWS(obj, 0)
+	if i >= len(obj) || obj[i] != '{' { // not an object: as if {}
+		obj, i = []byte("{}"), 0
+	}
+	rest := obj[i+1:]
+	if r := rest[skipWS(rest, 0):]; len(r) > 0 && r[0] != '}' {
+		out = append(out, ',')
+	}
+	return append(out, rest...)
+}

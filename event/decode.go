@@ -1,0 +1,278 @@
+package event
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"time"
+)
+
+// Header is a Kafka record header.
+type Header struct {
+	Key   string
+	Value []byte
+}
+
+// Record is a Kafka record as the gateway read it. Key, Value and Headers are
+// kept byte for byte so that a dead-lettered record can be republished as it was.
+type Record struct {
+	Topic     string
+	Partition int
+	Offset    int64
+	Key       []byte
+	Value     []byte
+	Headers   []Header
+	Time      time.Time
+}
+
+// Mode is the CloudEvents Kafka binding mode a record used.
+type Mode uint8
+
+// CloudEvents Kafka binding modes.
+const (
+	Structured Mode = iota
+	Binary
+)
+
+func (m Mode) String() string {
+	if m == Binary {
+		return "binary"
+	}
+	return "structured"
+}
+
+// Event is a decoded messaging event.
+type Event struct {
+	ID     string
+	Source string
+	Type   string
+	// Time is when the product event happened (zero if the producer did not say).
+	Time time.Time
+	// Workspace names the configured Braze workspace; "default" when absent.
+	Workspace string
+	// PartitionKey is the CloudEvents partitionkey extension.
+	PartitionKey string
+	// ScheduleKey is the brazeschedulekey extension of schedule events.
+	ScheduleKey string
+	// Deadline is the brazedeadline extension (zero if absent).
+	Deadline time.Time
+	// Data is the Braze request body, as the producer sent it.
+	Data json.RawMessage
+	// Spec is the type's entry in the type table.
+	Spec *Spec
+	// Mode is the binding mode the record used.
+	Mode Mode
+	// Size is the record's size in bytes (key, value and headers).
+	Size int
+	// Batch holds the batching view of a batchable event with explicit
+	// recipients; nil otherwise (the event is sent on its own).
+	Batch *Batch
+}
+
+// DefaultWorkspace is the workspace of events that name none.
+const DefaultWorkspace = "default"
+
+// Limits bounds what Decode accepts.
+type Limits struct {
+	// MaxRecordBytes is the largest record (key + value + headers) accepted;
+	// larger ones fail with ReasonTooLarge. Zero means 1 MiB.
+	MaxRecordBytes int
+}
+
+// Decode reads rec as a CloudEvent. A record with a ce_specversion header is
+// binary mode (the value is data); any other record is structured mode (the
+// value is the JSON event). Errors are *Error values carrying the first
+// dead-letter reason that applies, in the order of DESIGN.md §4b. Decode never
+// panics, whatever the input.
+func Decode(rec *Record, lim Limits) (*Event, error) {
+	ev := &Event{Size: len(rec.Key) + len(rec.Value)}
+	for _, h := range rec.Headers {
+		ev.Size += len(h.Key) + len(h.Value)
+	}
+	var err error
+	if hasHeader(rec.Headers, "ce_specversion") {
+		err = decodeBinary(rec, ev)
+	} else {
+		err = decodeStructured(rec.Value, ev)
+	}
+	if err != nil {
+		return nil, err
+	}
+	spec, ok := Lookup(ev.Type)
+	if !ok {
+		return nil, Errorf(ReasonUnknownType, "type %q is not a known event type", truncate(ev.Type, 100))
+	}
+	ev.Spec = spec
+	max := lim.MaxRecordBytes
+	if max <= 0 {
+		max = 1 << 20
+	}
+	if ev.Size > max {
+		return nil, Errorf(ReasonTooLarge, "record is %d bytes, more than the maximum of %d", ev.Size, max)
+	}
+	if spec.Batchable {
+		b, err := newBatch(ev)
+		if err != nil {
+			return nil, err
+		}
+		ev.Batch = b
+	}
+	return ev, nil
+}
+
+// envelope is the structured-mode JSON event. Data stays raw: the gateway
+// forwards it and decodes only what routing and batching need.
+type envelope struct {
+	SpecVersion     string          `json:"specversion"`
+	ID              string          `json:"id"`
+	Source          string          `json:"source"`
+	Type            string          `json:"type"`
+	Time            string          `json:"time"`
+	DataContentType string          `json:"datacontenttype"`
+	Data            json.RawMessage `json:"data"`
+	DataBase64      *string         `json:"data_base64"`
+	Workspace       string          `json:"brazeworkspace"`
+	PartitionKey    string          `json:"partitionkey"`
+	Deadline        string          `json:"brazedeadline"`
+	ScheduleKey     string          `json:"brazeschedulekey"`
+}
+
+func decodeStructured(value []byte, ev *Event) error {
+	if len(value) == 0 {
+		return Errorf(ReasonInvalidEvent, "record has no value (tombstone)")
+	}
+	var env envelope
+	if err := json.Unmarshal(value, &env); err != nil {
+		return Errorf(ReasonInvalidEvent, "value is not a JSON CloudEvent: %s", jsonErr(err))
+	}
+	if env.DataBase64 != nil {
+		return Errorf(ReasonInvalidEvent, "data_base64 is not supported: data must be a JSON object")
+	}
+	ev.Mode = Structured
+	return fill(ev, attrs{
+		specversion: env.SpecVersion, id: env.ID, source: env.Source, typ: env.Type, time: env.Time,
+		contentType: env.DataContentType, workspace: env.Workspace, partitionKey: env.PartitionKey,
+		deadline: env.Deadline, scheduleKey: env.ScheduleKey,
+	}, env.Data)
+}
+
+func decodeBinary(rec *Record, ev *Event) error {
+	var a attrs
+	for _, h := range rec.Headers {
+		if !strings.HasPrefix(h.Key, "ce_") {
+			if strings.EqualFold(h.Key, "content-type") {
+				a.contentType = string(h.Value)
+			}
+			continue
+		}
+		v := string(h.Value)
+		switch h.Key[3:] {
+		case "specversion":
+			a.specversion = v
+		case "id":
+			a.id = v
+		case "source":
+			a.source = v
+		case "type":
+			a.typ = v
+		case "time":
+			a.time = v
+		case "brazeworkspace":
+			a.workspace = v
+		case "partitionkey":
+			a.partitionKey = v
+		case "brazedeadline":
+			a.deadline = v
+		case "brazeschedulekey":
+			a.scheduleKey = v
+		}
+	}
+	if len(rec.Value) == 0 {
+		return Errorf(ReasonInvalidEvent, "record has no value (tombstone)")
+	}
+	if !json.Valid(rec.Value) {
+		return Errorf(ReasonInvalidEvent, "value (data) is not valid JSON")
+	}
+	ev.Mode = Binary
+	return fill(ev, a, rec.Value)
+}
+
+type attrs struct {
+	specversion, id, source, typ, time, contentType string
+	workspace, partitionKey, deadline, scheduleKey  string
+}
+
+func fill(ev *Event, a attrs, data []byte) error {
+	switch {
+	case a.specversion == "":
+		return Errorf(ReasonInvalidEvent, "attribute specversion is missing")
+	case a.specversion != "1.0":
+		return Errorf(ReasonInvalidEvent, "specversion %q is not 1.0", truncate(a.specversion, 20))
+	case a.id == "":
+		return Errorf(ReasonInvalidEvent, "attribute id is missing")
+	case a.source == "":
+		return Errorf(ReasonInvalidEvent, "attribute source is missing")
+	case a.typ == "":
+		return Errorf(ReasonInvalidEvent, "attribute type is missing")
+	}
+	if ct := a.contentType; ct != "" && !strings.Contains(strings.ToLower(ct), "json") {
+		return Errorf(ReasonInvalidEvent, "datacontenttype %q is not JSON", truncate(ct, 60))
+	}
+	data = bytes.TrimSpace(data)
+	if len(data) == 0 {
+		return Errorf(ReasonInvalidEvent, "attribute data is missing")
+	}
+	if data[0] != '{' {
+		return Errorf(ReasonInvalidEvent, "data is not a JSON object")
+	}
+	ev.ID, ev.Source, ev.Type, ev.Data = a.id, a.source, a.typ, data
+	ev.PartitionKey, ev.ScheduleKey = a.partitionKey, a.scheduleKey
+	ev.Workspace = a.workspace
+	if ev.Workspace == "" {
+		ev.Workspace = DefaultWorkspace
+	}
+	if a.time != "" {
+		t, err := time.Parse(time.RFC3339Nano, a.time)
+		if err != nil {
+			return Errorf(ReasonInvalidEvent, "time %q is not RFC 3339", truncate(a.time, 40))
+		}
+		ev.Time = t
+	}
+	if a.deadline != "" {
+		t, err := time.Parse(time.RFC3339Nano, a.deadline)
+		if err != nil {
+			return Errorf(ReasonInvalidEvent, "brazedeadline %q is not RFC 3339", truncate(a.deadline, 40))
+		}
+		ev.Deadline = t
+	}
+	return nil
+}
+
+func hasHeader(hs []Header, key string) bool {
+	for _, h := range hs {
+		if h.Key == key {
+			return true
+		}
+	}
+	return false
+}
+
+// jsonErr shortens encoding/json errors to their cause, without echoing input.
+func jsonErr(err error) string {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case asErr(err, &se):
+		return "syntax error at byte " + itoa(int(se.Offset))
+	case asErr(err, &te):
+		return "attribute " + te.Field + " has the wrong JSON type (" + te.Value + ")"
+	}
+	return truncate(err.Error(), 120)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

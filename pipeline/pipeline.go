@@ -1,0 +1,206 @@
+// Package pipeline decides what happens to each consumed record: it
+// dead-letters what is not a valid, allowed Braze request (with the first
+// reason that applies, DESIGN.md §4b), hands the rest to the dispatcher,
+// and records every final outcome (dead-letter topic, results topic) before
+// it lets the consumer commit the record.
+//
+// It is the glue between consumer and dispatcher and knows neither Kafka's
+// client nor HTTP: outputs are written through the Recorder interface.
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/brazegw/gateway/braze/rules"
+	"github.com/brazegw/gateway/consumer"
+	"github.com/brazegw/gateway/dispatcher"
+	"github.com/brazegw/gateway/event"
+)
+
+// Dispatcher sends events to Braze; *dispatcher.Dispatcher satisfies it.
+type Dispatcher interface {
+	Submit(ctx context.Context, j *dispatcher.Job) error
+}
+
+// Recorder makes outcomes durable. Each method is asynchronous: done is
+// called once the write is acknowledged (nil) or has failed for good.
+// *deadletter.Writer satisfies it.
+type Recorder interface {
+	DeadLetter(rec *event.Record, dl *event.DeadLetter, done func(error))
+	Result(r *event.Result, done func(error))
+}
+
+// Config holds the pipeline's policy.
+type Config struct {
+	// BroadcastSources lists the event sources allowed to broadcast (send to
+	// a segment, an audience or a whole campaign audience). Empty: none.
+	BroadcastSources []string `yaml:"broadcast_sources"`
+	// Strict applies braze-api.md §5 rules that Braze may itself be lenient
+	// about (see braze/rules.Options).
+	Rules rules.Options `yaml:"-"`
+}
+
+// Pipeline is the consumer's Handler. It is safe for concurrent use.
+type Pipeline struct {
+	cfg        Config
+	d          Dispatcher
+	rec        Recorder
+	log        *zap.Logger
+	m          *metrics
+	now        func() time.Time
+	broadcasts map[string]bool
+}
+
+// New returns a Pipeline. reg receives its metrics (nil: none).
+func New(cfg Config, d Dispatcher, rec Recorder, log *zap.Logger, reg prometheus.Registerer) *Pipeline {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	p := &Pipeline{cfg: cfg, d: d, rec: rec, log: log.Named("pipeline"), m: newMetrics(reg), now: time.Now,
+		broadcasts: map[string]bool{}}
+	for _, s := range cfg.BroadcastSources {
+		p.broadcasts[s] = true
+	}
+	return p
+}
+
+// Handle implements consumer.Handler.
+func (p *Pipeline) Handle(ctx context.Context, m *consumer.Message) error {
+	p.m.inflight.Inc()
+	if m.Err != nil {
+		reason, ok := event.ReasonOf(m.Err)
+		if !ok {
+			reason = event.ReasonInvalidEvent
+		}
+		p.deadLetter(m, "", &event.DeadLetter{Reason: reason, Error: m.Err.Error()})
+		return nil
+	}
+	ev := m.Event
+	if err := p.check(ev); err != nil {
+		reason, _ := event.ReasonOf(err)
+		p.deadLetter(m, "", &event.DeadLetter{Reason: reason, Error: err.Error()})
+		return nil
+	}
+	if !ev.Deadline.IsZero() && p.now().After(ev.Deadline) {
+		p.deadLetter(m, event.OutcomeExpired, &event.DeadLetter{Reason: event.ReasonExpired,
+			Error: "deliver-by time " + ev.Deadline.UTC().Format(time.RFC3339) + " passed before the event was read"})
+		return nil
+	}
+	j := &dispatcher.Job{Event: ev, Lane: m.Lane, Done: func(r dispatcher.Result) { p.settle(m, r) }}
+	if err := p.d.Submit(ctx, j); err != nil {
+		p.m.inflight.Dec()
+		return err
+	}
+	return nil
+}
+
+// check applies the rules that need no Braze call, in the order of
+// DESIGN.md §4b after decoding: broadcast guard, then request validation.
+func (p *Pipeline) check(ev *event.Event) error {
+	if broadcast(ev) && !p.broadcasts[ev.Source] {
+		return event.Errorf(event.ReasonBroadcastNotAllowed,
+			"the request would message a whole segment, audience or campaign audience and source %q is not allowed to broadcast", truncate(ev.Source, 200))
+	}
+	opts := p.cfg.Rules
+	opts.AllowMissingScheduleID = ev.ScheduleKey != ""
+	if err := rules.Check(ev.Spec.Endpoint, ev.Data, opts); err != nil {
+		var v *rules.Violation
+		if errors.As(err, &v) {
+			return event.Errorf(event.ReasonInvalidRequest, "%s", truncate(v.Error(), 900))
+		}
+		return event.Errorf(event.ReasonInvalidRequest, "%s", truncate(err.Error(), 900))
+	}
+	return nil
+}
+
+// settle records the dispatcher's verdict on an event.
+func (p *Pipeline) settle(m *consumer.Message, r dispatcher.Result) {
+	if r.Outcome == dispatcher.Sent {
+		p.result(m, r, event.OutcomeSent, "")
+		return
+	}
+	outcome := event.OutcomeDeadLettered
+	if r.Outcome == dispatcher.Expired {
+		outcome = event.OutcomeExpired
+	}
+	dl := &event.DeadLetter{Reason: r.Reason, Status: r.Status, Error: r.Err, Response: r.Response,
+		Attempts: r.Attempts, FirstAttempt: r.FirstAttempt}
+	p.deadLetterResult(m, outcome, dl, r)
+}
+
+func (p *Pipeline) deadLetter(m *consumer.Message, outcome string, dl *event.DeadLetter) {
+	p.deadLetterResult(m, outcome, dl, dispatcher.Result{})
+}
+
+// deadLetterResult writes the record to the dead-letter topic, then its
+// result (for valid events), then lets the record be committed.
+func (p *Pipeline) deadLetterResult(m *consumer.Message, outcome string, dl *event.DeadLetter, r dispatcher.Result) {
+	if outcome == "" {
+		outcome = event.OutcomeDeadLettered
+	}
+	dl.FailedAt = p.now()
+	p.log.Debug("dead-lettering event", zap.String("reason", string(dl.Reason)), zap.String("topic", m.Record.Topic),
+		zap.Int("partition", m.Record.Partition), zap.Int64("offset", m.Record.Offset), zap.String("error", dl.Error))
+	p.rec.DeadLetter(&m.Record, dl, func(err error) {
+		if err != nil {
+			// The record stays uncommitted and is read again after a restart.
+			p.log.Error("dead-letter write failed; the record will be read again", zap.Error(err))
+			return
+		}
+		if m.Event == nil {
+			p.complete(m, typeLabel(m), outcome, dl.Reason)
+			return
+		}
+		r.Status, r.Attempts = dl.Status, dl.Attempts
+		p.result(m, r, outcome, dl.Reason)
+	})
+}
+
+// result writes an event's result record, then lets it be committed.
+func (p *Pipeline) result(m *consumer.Message, r dispatcher.Result, outcome string, reason event.Reason) {
+	ev := m.Event
+	res := &event.Result{ID: ev.ID, Source: ev.Source, Type: ev.Type, Outcome: outcome, Reason: reason,
+		DispatchID: r.DispatchID, ScheduleID: r.ScheduleID, SendID: r.SendID, Status: r.Status,
+		Attempts: r.Attempts, BatchSize: r.BatchSize, CompletedAt: p.now().UTC(),
+		Workspace: ev.Workspace, ScheduleKey: ev.ScheduleKey}
+	p.rec.Result(res, func(err error) {
+		if err != nil {
+			p.log.Error("result write failed; the record will be read again", zap.Error(err))
+			return
+		}
+		if !ev.Time.IsZero() {
+			p.m.latency.WithLabelValues(ev.Type).Observe(p.now().Sub(ev.Time).Seconds())
+		}
+		p.complete(m, ev.Type, outcome, reason)
+	})
+}
+
+func (p *Pipeline) complete(m *consumer.Message, typ, outcome string, reason event.Reason) {
+	p.m.completed.WithLabelValues(typ, outcome, string(reason)).Inc()
+	p.m.inflight.Dec()
+	m.Done()
+}
+
+func typeLabel(m *consumer.Message) string {
+	if m.Event != nil {
+		return m.Event.Type
+	}
+	if r, _ := event.ReasonOf(m.Err); r == event.ReasonUnknownType {
+		return "unknown"
+	}
+	return "invalid"
+}
+
+func truncate(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}
