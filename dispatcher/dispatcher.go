@@ -289,4 +289,4 @@ func (d *Dispatcher) finish(j *Job, res Result, batchSize int) {
 type unlimited struct{}
 
 func (unlimited) Wait(ctx context.Context, _ string, _ []rules.Charge, _ int) error { return ctx.Err() }
-func (unlimited) Observe(string, []rules.Charge, int, braze.RateLimit)               {}
+func (unlimited) Observe(string, []rules.Charge, int, braze.RateLimit)              {}
