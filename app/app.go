@@ -158,3 +158,17 @@ func (g *Gateway) Ready() (bool, string) {
 	}
 	return true, ""
 }
+
+// BrazeClient returns the client of a configured workspace, for tools that
+// call Braze directly (the scheduled-broadcasts listing).
+func BrazeClient(cfg Config, workspace string) (*braze.Client, error) {
+	ws, ok := cfg.Braze.Workspaces[workspace]
+	if !ok {
+		return nil, fmt.Errorf("workspace %q is not configured", workspace)
+	}
+	key, err := ws.apiKey()
+	if err != nil {
+		return nil, fmt.Errorf("braze.workspaces.%s: %w", workspace, err)
+	}
+	return braze.New(braze.Config{BaseURL: ws.URL, APIKey: key, Timeout: ws.Timeout}, nil)
+}
