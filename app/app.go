@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,6 +22,7 @@ import (
 	"github.com/brazegw/gateway/consumer"
 	"github.com/brazegw/gateway/deadletter"
 	"github.com/brazegw/gateway/dispatcher"
+	"github.com/brazegw/gateway/ledger"
 	"github.com/brazegw/gateway/pipeline"
 	"github.com/brazegw/gateway/ratelimit"
 )
@@ -34,6 +36,9 @@ type Gateway struct {
 	disp     *dispatcher.Dispatcher
 	outputs  *deadletter.Writer
 	budgets  *ratelimit.Budgets
+	ledger   *ledger.Ledger
+	follower *deadletter.Follower
+	synced   atomic.Bool
 	admin    *http.Server
 	listener net.Listener
 }
@@ -79,8 +84,15 @@ func New(cfg Config, log *zap.Logger, reg *prometheus.Registry) (*Gateway, error
 	if err != nil {
 		return nil, err
 	}
-	p := pipeline.New(pipeline.Config{BroadcastSources: cfg.Broadcast.AllowedSources}, g.disp, g.outputs, log, reg)
-	g.group, err = consumer.New(cfg.Kafka, p, log, reg)
+	g.ledger = ledger.New(cfg.Ledger)
+	g.follower = deadletter.NewFollower(cfg.Kafka.Brokers, cfg.Outputs.ResultsTopic, cfg.Kafka.Dialer, g.ledger.Record, log)
+	p := pipeline.New(pipeline.Config{BroadcastSources: cfg.Broadcast.AllowedSources}, pipeline.Deps{
+		Dispatcher: g.disp, Recorder: g.outputs, Ledger: g.ledger, Sync: g.follower.Sync, Logger: log, Registerer: reg,
+	})
+	g.group, err = consumer.New(cfg.Kafka, consumer.Deps{
+		Handler: p, Logger: log, Registerer: reg,
+		Paused: func() bool { paused, _ := g.disp.Paused(); return paused },
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -127,10 +139,24 @@ func (g *Gateway) Run(ctx context.Context) error {
 
 	g.log.Info("gateway started", zap.Strings("brokers", g.cfg.Kafka.Brokers), zap.String("group", g.cfg.Kafka.GroupID),
 		zap.String("admin", g.listener.Addr().String()))
+	// The ledger follows the results topic for as long as the gateway runs;
+	// intake starts once it has read every result written before start, so
+	// that redelivered events are recognised from the first record.
+	followCtx, stopFollow := context.WithCancel(context.WithoutCancel(ctx))
+	wg.Go(func() { _ = g.follower.Run(followCtx) })
 	intakeCtx, stopIntake := context.WithCancel(ctx)
 	defer stopIntake()
 	consumerDone := make(chan error, 1)
-	go func() { consumerDone <- g.group.Run(intakeCtx, g.cfg.Drain) }()
+	go func() {
+		if err := g.follower.Sync(intakeCtx); err != nil {
+			consumerDone <- nil // stopped before the ledger was loaded
+			return
+		}
+		sent, keys := g.ledger.Len()
+		g.log.Info("results loaded", zap.Int("sent_events", sent), zap.Int("schedule_keys", keys))
+		g.synced.Store(true)
+		consumerDone <- g.group.Run(intakeCtx, g.cfg.Drain)
+	}()
 
 	var runErr error
 	select {
@@ -142,6 +168,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	}
 	g.log.Info("draining")
 	stopDisp()
+	stopFollow()
 	wg.Wait()
 	closeErr := g.outputs.Close()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -153,6 +180,12 @@ func (g *Gateway) Run(ctx context.Context) error {
 
 // Ready reports whether the gateway can take work: joined to its group.
 func (g *Gateway) Ready() (bool, string) {
+	if !g.synced.Load() {
+		return false, "loading the results topic"
+	}
+	if paused, reason := g.disp.Paused(); paused {
+		return false, "paused: " + reason + " (Braze fails for every call; probing)"
+	}
 	if !g.group.Joined() {
 		return false, "not a member of the consumer group yet"
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/brazegw/gateway/consumer"
 	"github.com/brazegw/gateway/deadletter"
 	"github.com/brazegw/gateway/dispatcher"
+	"github.com/brazegw/gateway/ledger"
 )
 
 // Config is the whole gateway configuration: the YAML file, then
@@ -31,6 +32,7 @@ type Config struct {
 	Admin      AdminConfig       `yaml:"admin"`
 	Log        LogConfig         `yaml:"log"`
 	Broadcast  BroadcastConfig   `yaml:"broadcast"`
+	Ledger     ledger.Config     `yaml:"dedup"`
 	Drain      time.Duration     `yaml:"drain_timeout"`
 }
 
@@ -98,6 +100,7 @@ func DefaultConfig() Config {
 		Dispatcher: dispatcher.DefaultConfig(),
 		Admin:      AdminConfig{Addr: "127.0.0.1:8080"},
 		Log:        LogConfig{Level: "info", Format: "json"},
+		Ledger:     ledger.DefaultConfig(),
 		Drain:      15 * time.Second,
 	}
 }

@@ -146,6 +146,7 @@ func (c Config) Validate() error {
 type Group struct {
 	cfg     Config
 	handler Handler
+	paused  func() bool
 	log     *zap.Logger
 	m       *metrics
 	lanes   map[string]int
@@ -153,15 +154,36 @@ type Group struct {
 	joined atomic.Bool
 }
 
-// New returns a Group. reg receives the consumer's metrics (nil: none).
-func New(cfg Config, h Handler, log *zap.Logger, reg prometheus.Registerer) (*Group, error) {
+// Deps are the Group's collaborators.
+type Deps struct {
+	// Handler processes the records. Required.
+	Handler Handler
+	// Paused, when it reports true, stops intake: no new record is read
+	// (backpressure while Braze is failing); nil means never paused.
+	Paused func() bool
+	// Logger; nil means none.
+	Logger *zap.Logger
+	// Registerer receives the consumer's metrics; nil means none.
+	Registerer prometheus.Registerer
+}
+
+// New returns a Group.
+func New(cfg Config, deps Deps) (*Group, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if deps.Handler == nil {
+		return nil, errors.New("consumer: a handler is required")
+	}
+	log := deps.Logger
 	if log == nil {
 		log = zap.NewNop()
 	}
-	g := &Group{cfg: cfg, handler: h, log: log.Named("consumer"), m: newMetrics(reg), lanes: map[string]int{}}
+	paused := deps.Paused
+	if paused == nil {
+		paused = func() bool { return false }
+	}
+	g := &Group{cfg: cfg, handler: deps.Handler, paused: paused, log: log.Named("consumer"), m: newMetrics(deps.Registerer), lanes: map[string]int{}}
 	for _, t := range cfg.Topics {
 		g.lanes[t.Name] = t.Lane
 	}

@@ -75,12 +75,16 @@ func (p *partition) run(ctx, genCtx context.Context, drain time.Duration) {
 	go p.fetch(fetchCtx, r, fetched, fetchDone)
 	p.log.Debug("partition started", zap.Int64("offset", p.start))
 
+	// While paused, a ticker wakes the loop to look again.
+	pausedTick := time.NewTicker(100 * time.Millisecond)
+	defer pausedTick.Stop()
 	for !p.stopping {
 		var in chan kafka.Message
-		if p.tracker.pending() < p.g.cfg.MaxInflight {
+		if p.tracker.pending() < p.g.cfg.MaxInflight && !p.g.paused() {
 			in = fetched
 		}
 		select {
+		case <-pausedTick.C:
 		case m := <-in:
 			p.accept(workCtx, m)
 		case m := <-p.completions:

@@ -43,7 +43,8 @@ func (t *tracker) finish(o int64) bool {
 	return moved
 }
 
-// inflight is the number of tracked offsets not yet finished or passed.
+// pending is the number of tracked offsets the commit point has not yet
+// passed: those in flight and those finished after an unfinished one.
 func (t *tracker) pending() int { return len(t.offsets) - t.head }
 
 // commitPoint returns the offset to commit (the next one to read), or -1

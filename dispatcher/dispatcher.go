@@ -38,6 +38,8 @@ type Config struct {
 	Workers int `yaml:"workers"`
 	// Retry is the retry policy for transient failures.
 	Retry RetryConfig `yaml:"retry"`
+	// Pause is the backpressure policy when Braze fails for everyone.
+	Pause PauseConfig `yaml:"pause"`
 }
 
 // RetryConfig bounds retries of 5xx, timeouts, connection errors and 429s.
@@ -66,6 +68,7 @@ func DefaultConfig() Config {
 			InitialBackoff: 200 * time.Millisecond,
 			MaxBackoff:     30 * time.Second,
 		},
+		Pause: PauseConfig{AfterFailures: 10, ProbeInterval: 2 * time.Second},
 	}
 }
 
@@ -84,6 +87,10 @@ func (c Config) Validate() error {
 		return errors.New("dispatcher.retry.max_elapsed must be positive")
 	case c.Retry.InitialBackoff <= 0 || c.Retry.MaxBackoff < c.Retry.InitialBackoff:
 		return errors.New("dispatcher.retry backoffs must be positive and max_backoff >= initial_backoff")
+	case c.Pause.AfterFailures < 1:
+		return errors.New("dispatcher.pause.after_failures must be at least 1")
+	case c.Pause.ProbeInterval <= 0:
+		return errors.New("dispatcher.pause.probe_interval must be positive")
 	}
 	return nil
 }
@@ -113,8 +120,9 @@ type Dispatcher struct {
 	m       *metrics
 	now     func() time.Time
 
-	queue chan *request
-	stop  chan struct{} // closed when Run's context ends
+	queue  chan *request
+	stop   chan struct{} // closed when Run's context ends
+	health *health
 
 	mu   sync.Mutex
 	open map[string][]*pending // open batches by batching key
@@ -149,8 +157,13 @@ func New(cfg Config, deps Deps) (*Dispatcher, error) {
 	if d.limiter == nil {
 		d.limiter = unlimited{}
 	}
+	d.health = &health{cfg: cfg.Pause, log: d.log, m: d.m}
 	return d, nil
 }
+
+// Paused reports whether Braze is failing for everyone (the gateway then
+// stops intake) and why: "braze_unavailable" or "auth".
+func (d *Dispatcher) Paused() (bool, string) { return d.health.paused() }
 
 // Run sends requests until ctx ends. Events whose requests are still
 // pending then get no Result: their offsets are not committed and Kafka

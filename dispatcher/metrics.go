@@ -17,6 +17,7 @@ type metrics struct {
 	recipients *prometheus.HistogramVec
 	retries    *prometheus.CounterVec
 	wait       *prometheus.HistogramVec
+	paused     *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -44,9 +45,15 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help:    "Time a call waited for its rate budget, by workspace, budget and priority lane.",
 			Buckets: []float64{.001, .005, .025, .1, .5, 1, 5, 15, 60, 300},
 		}, []string{"workspace", "budget", "lane"}),
+		paused: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "braze_gateway_paused",
+			Help: "1 while intake is paused because Braze fails for every call, by reason (braze_unavailable, auth).",
+		}, []string{"reason"}),
 	}
+	m.paused.WithLabelValues(PauseUnavailable).Set(0)
+	m.paused.WithLabelValues(PauseAuth).Set(0)
 	if reg != nil {
-		reg.MustRegister(m.requests, m.duration, m.recipients, m.retries, m.wait)
+		reg.MustRegister(m.requests, m.duration, m.recipients, m.retries, m.wait, m.paused)
 	}
 	return m
 }

@@ -2,13 +2,10 @@ package dispatcher
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"math/rand/v2"
 	"strings"
 	"time"
-
-	"go.uber.org/zap"
 
 	"github.com/brazegw/gateway/braze"
 	"github.com/brazegw/gateway/braze/rules"
@@ -28,6 +25,19 @@ type request struct {
 	attempts int
 	first    time.Time
 	charges  []rules.Charge
+
+	// sibling is the other half of a rejected batch, held back until this
+	// half is settled: if this half is accepted, the sibling certainly holds
+	// the offender and is split without being sent again.
+	sibling *request
+	// cause is the rejection that made this request a half.
+	cause *rejection
+}
+
+// rejection is Braze's answer to a rejected batch.
+type rejection struct {
+	err  *braze.Error
+	body []byte
 }
 
 func (d *Dispatcher) work(ctx context.Context) {
@@ -51,6 +61,11 @@ func (d *Dispatcher) send(ctx context.Context, r *request) {
 	}
 	if r.charges == nil {
 		r.charges = rules.Classify("POST", r.endpoint, r.body)
+	}
+	if !d.health.admit(d.now()) {
+		// Paused: wait for the probe's verdict instead of calling.
+		time.AfterFunc(d.cfg.Pause.ProbeInterval, func() { d.requeue(r) })
+		return
 	}
 	waitStart := d.now()
 	if err := d.limiter.Wait(ctx, r.ws, r.charges, r.lane); err != nil {
@@ -81,6 +96,7 @@ func (d *Dispatcher) send(ctx context.Context, r *request) {
 	d.m.request(r.endpoint, status, elapsed, d.recipients(r))
 	d.limiter.Observe(r.ws, r.charges, status, rl)
 	if err == nil {
+		d.health.success()
 		d.succeed(r, resp)
 		return
 	}
@@ -114,9 +130,12 @@ func (d *Dispatcher) dropExpired(r *request) *request {
 		return r
 	}
 	if len(keep) == 0 {
+		d.release(r)
 		return nil
 	}
-	return d.subset(r, keep)
+	n := d.subset(r, keep)
+	n.sibling, n.cause = r.sibling, r.cause
+	return n
 }
 
 // subset returns a new request for some of r's jobs.
@@ -139,14 +158,110 @@ func (d *Dispatcher) subset(r *request, jobs []*Job) *request {
 func (d *Dispatcher) succeed(r *request, resp *braze.Response) {
 	res := Result{Outcome: Sent, Status: resp.Status, DispatchID: resp.DispatchID,
 		ScheduleID: resp.ScheduleID, SendID: resp.SendID, Notice: resp.Notice}
+	bad := badRecipients(r, resp.MinorErrors())
+	pos := 0
 	for _, j := range r.jobs {
-		if msg, bad := minorErrorFor(j, resp.Errors); bad {
+		n := 0
+		if j.Event.Batch != nil {
+			n = len(j.Event.Batch.Recipients)
+		}
+		if msg, ok := firstBad(bad, pos, n); ok {
 			d.finish(j, Result{Outcome: DeadLettered, Reason: event.ReasonRejected, Status: resp.Status,
-				Err: "Braze listed this recipient among the errors of its answer: " + msg, Response: resp.Body}, len(r.jobs))
+				Err: "Braze listed this event's recipient among the errors of its answer: " + msg, Response: resp.Body}, len(r.jobs))
+		} else {
+			d.finish(j, res, len(r.jobs))
+		}
+		pos += n
+	}
+	if r.sibling != nil {
+		d.knownBad(r.sibling)
+	}
+}
+
+// knownBad handles the half of a rejected batch whose other half Braze
+// accepted: it holds the offender, so it is split again (or, down to one
+// event, dead-lettered with the batch's rejection) without another call.
+func (d *Dispatcher) knownBad(r *request) {
+	if len(r.jobs) == 1 {
+		d.deadLetter(r, event.ReasonRejected, r.cause.err, r.cause.body)
+		return
+	}
+	d.split(r, r.cause)
+}
+
+// split halves a rejected batch: the first half is sent, the second held
+// as its sibling.
+func (d *Dispatcher) split(r *request, cause *rejection) {
+	h := len(r.jobs) / 2
+	a, b := d.subset(r, r.jobs[:h]), d.subset(r, r.jobs[h:])
+	a.attempts, b.attempts = 0, 0
+	a.cause, b.cause = cause, cause
+	a.sibling = b
+	d.m.retry(r.endpoint, "split")
+	go d.requeue(a)
+}
+
+// release sends a held sibling whose half ended without telling anything
+// about it.
+func (d *Dispatcher) release(r *request) {
+	if r.sibling != nil {
+		s := r.sibling
+		r.sibling = nil
+		go d.requeue(s)
+	}
+}
+
+// badRecipients maps Braze's minor errors to positions in r.recips: by
+// input_array and index when Braze gives them, else by a recipient's
+// identifier appearing in the error text.
+func badRecipients(r *request, errs []braze.MinorError) map[int]string {
+	if len(errs) == 0 || r.batch == nil {
+		return nil
+	}
+	bad := map[int]string{}
+	for _, e := range errs {
+		text := oneLine(string(e.Raw), 512)
+		if e.Index != nil {
+			if i, ok := position(r.recips, e.InputArray, *e.Index); ok {
+				bad[i] = text
+				continue
+			}
+		}
+		for i, rc := range r.recips {
+			if mentions(e.Text, recipientValue(rc.ID)) {
+				bad[i] = text
+			}
+		}
+	}
+	return bad
+}
+
+// position returns the index in recips of the idx-th entry of the request
+// array named array ("recipients", "external_user_ids", "user_aliases"),
+// as AppendBody laid them out.
+func position(recips []event.Recipient, array string, idx int) (int, bool) {
+	n := 0
+	for i, rc := range recips {
+		match := array == "recipients" || array == "" ||
+			array == "external_user_ids" && !rc.Alias || array == "user_aliases" && rc.Alias
+		if !match {
 			continue
 		}
-		d.finish(j, res, len(r.jobs))
+		if n == idx {
+			return i, true
+		}
+		n++
 	}
+	return 0, false
+}
+
+func firstBad(bad map[int]string, from, n int) (string, bool) {
+	for i := from; i < from+n; i++ {
+		if msg, ok := bad[i]; ok {
+			return msg, true
+		}
+	}
+	return "", false
 }
 
 // fail handles a failed attempt: split a rejected batch, dead-letter a
@@ -164,14 +279,11 @@ func (d *Dispatcher) fail(r *request, resp *braze.Response, err error) {
 	now := d.now()
 	switch {
 	case be.Rejected():
+		// This half failed too: its sibling may be good or bad, so send it.
+		d.release(r)
 		if len(r.jobs) > 1 {
 			// Poison isolation: halve the batch until the offenders stand alone.
-			h := len(r.jobs) / 2
-			a, b := d.subset(r, r.jobs[:h]), d.subset(r, r.jobs[h:])
-			a.attempts, b.attempts = 0, 0
-			d.m.retry(r.endpoint, "split")
-			go d.requeue(a)
-			go d.requeue(b)
+			d.split(r, &rejection{err: be, body: body})
 			return
 		}
 		d.deadLetter(r, event.ReasonRejected, be, body)
@@ -183,16 +295,26 @@ func (d *Dispatcher) fail(r *request, resp *braze.Response, err error) {
 		r.attempts-- // waiting out a budget is not a failed attempt
 		d.retryAfter(r, wait, "rate_limited")
 	case be.AuthFailure():
-		// Not the event's fault (DESIGN §4b.3): keep retrying; never dead-letter.
-		d.log.Warn("braze refused the credentials", zap.String("endpoint", r.endpoint), zap.Int("status", be.Status))
-		d.retryAfter(r, d.backoff(r.attempts), "auth")
+		// Not the event's fault (DESIGN §4b.3): pause and probe; never dead-letter.
+		d.health.failure(PauseAuth, now)
+		r.attempts--
+		d.retryAfter(r, min(d.backoff(r.attempts+1), d.cfg.Pause.ProbeInterval), "auth")
 	case be.Retryable():
+		if d.health.failure(PauseUnavailable, now) {
+			// Braze fails for everyone: an outage is not this request's
+			// fault, so it waits without using up its attempts.
+			r.attempts--
+			d.retryAfter(r, d.cfg.Pause.ProbeInterval, retryReason(be))
+			return
+		}
 		if r.attempts >= d.cfg.Retry.MaxAttempts || now.Sub(r.first) >= d.cfg.Retry.MaxElapsed {
+			d.release(r)
 			d.deadLetter(r, event.ReasonRetriesExhausted, be, body)
 			return
 		}
 		d.retryAfter(r, d.backoff(r.attempts), retryReason(be))
 	default:
+		d.release(r)
 		d.deadLetter(r, event.ReasonRejected, be, body)
 	}
 }
@@ -226,23 +348,6 @@ func (d *Dispatcher) backoff(attempt int) time.Duration {
 	}
 	c = min(c, d.cfg.Retry.MaxBackoff)
 	return time.Duration(rand.Int64N(int64(c) + 1))
-}
-
-// minorErrorFor reports whether one of Braze's non-fatal errors names a
-// recipient of j, and returns that error.
-func minorErrorFor(j *Job, errs []json.RawMessage) (string, bool) {
-	if len(errs) == 0 || j.Event.Batch == nil {
-		return "", false
-	}
-	for _, e := range errs {
-		text := string(e)
-		for _, rc := range j.Event.Batch.Recipients {
-			if mentions(text, recipientValue(rc.ID)) {
-				return oneLine(text, 512), true
-			}
-		}
-	}
-	return "", false
 }
 
 // recipientValue is the identifier a producer wrote, e.g. "u1" of "external_user_id:u1".

@@ -36,14 +36,37 @@ type Recorder interface {
 	Result(r *event.Result, done func(error))
 }
 
+// Ledger remembers outcomes (rebuilt from the results topic);
+// *ledger.Ledger satisfies it.
+type Ledger interface {
+	Sent(source, id string) bool
+	ScheduleID(workspace, key string) (string, bool)
+	Record(r *event.Result)
+}
+
 // Config holds the pipeline's policy.
 type Config struct {
 	// BroadcastSources lists the event sources allowed to broadcast (send to
 	// a segment, an audience or a whole campaign audience). Empty: none.
 	BroadcastSources []string `yaml:"broadcast_sources"`
-	// Strict applies braze-api.md §5 rules that Braze may itself be lenient
-	// about (see braze/rules.Options).
+	// Rules tunes request validation (see braze/rules.Options).
 	Rules rules.Options `yaml:"-"`
+	// ScheduleKeyWait bounds how long an update or delete waits for the
+	// results of other replicas before its schedule key counts as unknown.
+	ScheduleKeyWait time.Duration `yaml:"-"`
+}
+
+// Deps are the pipeline's collaborators.
+type Deps struct {
+	Dispatcher Dispatcher
+	Recorder   Recorder
+	// Ledger answers "already sent?" and resolves schedule keys.
+	Ledger Ledger
+	// Sync waits until the ledger holds every result written so far (all
+	// replicas'); nil means it always does.
+	Sync       func(ctx context.Context) error
+	Logger     *zap.Logger
+	Registerer prometheus.Registerer
 }
 
 // Pipeline is the consumer's Handler. It is safe for concurrent use.
@@ -51,6 +74,8 @@ type Pipeline struct {
 	cfg        Config
 	d          Dispatcher
 	rec        Recorder
+	ledger     Ledger
+	sync       func(ctx context.Context) error
 	log        *zap.Logger
 	m          *metrics
 	now        func() time.Time
@@ -58,12 +83,19 @@ type Pipeline struct {
 }
 
 // New returns a Pipeline. reg receives its metrics (nil: none).
-func New(cfg Config, d Dispatcher, rec Recorder, log *zap.Logger, reg prometheus.Registerer) *Pipeline {
+func New(cfg Config, deps Deps) *Pipeline {
+	log := deps.Logger
 	if log == nil {
 		log = zap.NewNop()
 	}
-	p := &Pipeline{cfg: cfg, d: d, rec: rec, log: log.Named("pipeline"), m: newMetrics(reg), now: time.Now,
-		broadcasts: map[string]bool{}}
+	if cfg.ScheduleKeyWait <= 0 {
+		cfg.ScheduleKeyWait = 5 * time.Second
+	}
+	p := &Pipeline{cfg: cfg, d: deps.Dispatcher, rec: deps.Recorder, ledger: deps.Ledger, sync: deps.Sync,
+		log: log.Named("pipeline"), m: newMetrics(deps.Registerer), now: time.Now, broadcasts: map[string]bool{}}
+	if p.sync == nil {
+		p.sync = func(context.Context) error { return nil }
+	}
 	for _, s := range cfg.BroadcastSources {
 		p.broadcasts[s] = true
 	}
@@ -87,12 +119,31 @@ func (p *Pipeline) Handle(ctx context.Context, m *consumer.Message) error {
 		p.deadLetter(m, "", &event.DeadLetter{Reason: reason, Error: err.Error()})
 		return nil
 	}
+	if p.ledger != nil && p.ledger.Sent(ev.Source, ev.ID) {
+		// Braze already accepted this event (a redelivery or a replay).
+		p.result(m, dispatcher.Result{}, event.OutcomeDuplicate, "", "")
+		return nil
+	}
+	body, scheduleID, err := p.resolveScheduleKey(ctx, ev)
+	if err != nil {
+		if ctx.Err() != nil {
+			p.m.inflight.Dec()
+			return ctx.Err()
+		}
+		p.deadLetter(m, "", &event.DeadLetter{Reason: event.ReasonScheduleKeyUnknown, Error: err.Error()})
+		return nil
+	}
 	if !ev.Deadline.IsZero() && p.now().After(ev.Deadline) {
 		p.deadLetter(m, event.OutcomeExpired, &event.DeadLetter{Reason: event.ReasonExpired,
 			Error: "deliver-by time " + ev.Deadline.UTC().Format(time.RFC3339) + " passed before the event was read"})
 		return nil
 	}
-	j := &dispatcher.Job{Event: ev, Lane: m.Lane, Done: func(r dispatcher.Result) { p.settle(m, r) }}
+	j := &dispatcher.Job{Event: ev, Body: body, Lane: m.Lane, Done: func(r dispatcher.Result) {
+		if r.ScheduleID == "" {
+			r.ScheduleID = scheduleID
+		}
+		p.settle(m, r)
+	}}
 	if err := p.d.Submit(ctx, j); err != nil {
 		p.m.inflight.Dec()
 		return err
@@ -122,7 +173,7 @@ func (p *Pipeline) check(ev *event.Event) error {
 // settle records the dispatcher's verdict on an event.
 func (p *Pipeline) settle(m *consumer.Message, r dispatcher.Result) {
 	if r.Outcome == dispatcher.Sent {
-		p.result(m, r, event.OutcomeSent, "")
+		p.result(m, r, event.OutcomeSent, "", r.ScheduleID)
 		return
 	}
 	outcome := event.OutcomeDeadLettered
@@ -158,21 +209,24 @@ func (p *Pipeline) deadLetterResult(m *consumer.Message, outcome string, dl *eve
 			return
 		}
 		r.Status, r.Attempts = dl.Status, dl.Attempts
-		p.result(m, r, outcome, dl.Reason)
+		p.result(m, r, outcome, dl.Reason, r.ScheduleID)
 	})
 }
 
 // result writes an event's result record, then lets it be committed.
-func (p *Pipeline) result(m *consumer.Message, r dispatcher.Result, outcome string, reason event.Reason) {
+func (p *Pipeline) result(m *consumer.Message, r dispatcher.Result, outcome string, reason event.Reason, scheduleID string) {
 	ev := m.Event
 	res := &event.Result{ID: ev.ID, Source: ev.Source, Type: ev.Type, Outcome: outcome, Reason: reason,
-		DispatchID: r.DispatchID, ScheduleID: r.ScheduleID, SendID: r.SendID, Status: r.Status,
+		DispatchID: r.DispatchID, ScheduleID: scheduleID, SendID: r.SendID, Status: r.Status,
 		Attempts: r.Attempts, BatchSize: r.BatchSize, CompletedAt: p.now().UTC(),
 		Workspace: ev.Workspace, ScheduleKey: ev.ScheduleKey}
 	p.rec.Result(res, func(err error) {
 		if err != nil {
 			p.log.Error("result write failed; the record will be read again", zap.Error(err))
 			return
+		}
+		if p.ledger != nil {
+			p.ledger.Record(res)
 		}
 		if !ev.Time.IsZero() {
 			p.m.latency.WithLabelValues(ev.Type).Observe(p.now().Sub(ev.Time).Seconds())

@@ -58,14 +58,14 @@ func (e *Env) ReadAll(topic string, n int, timeout time.Duration) []kafka.Messag
 	e.T.Helper()
 	var out []kafka.Message
 	Eventually(e.T, timeout, func() bool {
-		out = e.readTopic(topic)
+		out = e.ReadNow(topic)
 		return len(out) >= n
 	}, "%s holds %d records, want %d", topic, len(out), n)
 	return out
 }
 
-// readTopic reads every record currently in topic.
-func (e *Env) readTopic(topic string) []kafka.Message {
+// ReadNow reads every record currently in topic.
+func (e *Env) ReadNow(topic string) []kafka.Message {
 	e.T.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

@@ -1,0 +1,157 @@
+package deadletter
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
+
+	"github.com/brazegw/gateway/event"
+)
+
+// Follower reads the whole results topic (every partition, from the
+// beginning, no consumer group) and hands each result to a callback, so
+// that every replica learns every outcome. It is safe for concurrent use.
+type Follower struct {
+	brokers []string
+	topic   string
+	dialer  *kafka.Dialer
+	apply   func(*event.Result)
+	log     *zap.Logger
+
+	mu   sync.Mutex
+	read map[int]int64 // next offset to read, per partition
+	cond chan struct{} // closed and replaced whenever read moves
+}
+
+// NewFollower returns a Follower of topic that calls apply for each result.
+func NewFollower(brokers []string, topic string, dialer *kafka.Dialer, apply func(*event.Result), log *zap.Logger) *Follower {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	return &Follower{brokers: brokers, topic: topic, dialer: dialer, apply: apply, log: log.Named("results"),
+		read: map[int]int64{}, cond: make(chan struct{})}
+}
+
+// Run follows the topic until ctx ends.
+func (f *Follower) Run(ctx context.Context) error {
+	parts, err := f.partitions(ctx)
+	if err != nil {
+		return err
+	}
+	var wg sync.WaitGroup
+	for _, p := range parts {
+		wg.Go(func() { f.follow(ctx, p) })
+	}
+	wg.Wait()
+	return nil
+}
+
+func (f *Follower) partitions(ctx context.Context) ([]int, error) {
+	for {
+		ends, err := f.ends(ctx)
+		if err == nil {
+			ps := make([]int, 0, len(ends))
+			for p := range ends {
+				ps = append(ps, p)
+			}
+			return ps, nil
+		}
+		f.log.Warn("cannot read results topic metadata; retrying", zap.Error(err))
+		select {
+		case <-ctx.Done():
+			return nil, nil
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func (f *Follower) follow(ctx context.Context, p int) {
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: f.brokers, Topic: f.topic, Partition: p, Dialer: f.dialer,
+		MaxWait: 250 * time.Millisecond, MaxBytes: 16 << 20})
+	defer r.Close()
+	for {
+		m, err := r.FetchMessage(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			f.log.Warn("results read failed; retrying", zap.Int("partition", p), zap.Error(err))
+			continue
+		}
+		var res event.Result
+		if len(m.Value) > 0 && json.Unmarshal(m.Value, &res) == nil {
+			f.apply(&res)
+		}
+		f.mu.Lock()
+		f.read[p] = m.Offset + 1
+		close(f.cond)
+		f.cond = make(chan struct{})
+		f.mu.Unlock()
+	}
+}
+
+// Sync waits until every result written before the call has been read
+// (the follower has reached each partition's end offset as of now).
+func (f *Follower) Sync(ctx context.Context) error {
+	ends, err := f.ends(ctx)
+	if err != nil {
+		return err
+	}
+	for {
+		f.mu.Lock()
+		behind := false
+		for p, end := range ends {
+			if f.read[p] < end {
+				behind = true
+			}
+		}
+		cond := f.cond
+		f.mu.Unlock()
+		if !behind {
+			return nil
+		}
+		select {
+		case <-cond:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// ends returns the end offset of every partition of the topic.
+func (f *Follower) ends(ctx context.Context) (map[int]int64, error) {
+	cl := &kafka.Client{Addr: kafka.TCP(f.brokers...), Timeout: 10 * time.Second}
+	if f.dialer != nil && (f.dialer.TLS != nil || f.dialer.SASLMechanism != nil) {
+		cl.Transport = &kafka.Transport{TLS: f.dialer.TLS, SASL: f.dialer.SASLMechanism}
+	}
+	md, err := cl.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{f.topic}})
+	if err != nil {
+		return nil, fmt.Errorf("results metadata: %w", err)
+	}
+	req := map[string][]kafka.OffsetRequest{}
+	for _, t := range md.Topics {
+		if t.Error != nil {
+			return nil, fmt.Errorf("results topic %s: %w", f.topic, t.Error)
+		}
+		for _, p := range t.Partitions {
+			req[f.topic] = append(req[f.topic], kafka.LastOffsetOf(p.ID))
+		}
+	}
+	resp, err := cl.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: req})
+	if err != nil {
+		return nil, fmt.Errorf("results offsets: %w", err)
+	}
+	out := map[int]int64{}
+	for _, po := range resp.Topics[f.topic] {
+		if po.Error != nil {
+			return nil, fmt.Errorf("results offsets: %w", po.Error)
+		}
+		out[po.Partition] = po.LastOffset
+	}
+	return out, nil
+}
