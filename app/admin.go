@@ -1,8 +1,10 @@
 package app
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/http/pprof"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -29,6 +31,7 @@ func (g *Gateway) adminHandler() http.Handler {
 		}
 		_, _ = w.Write([]byte("ready\n"))
 	})
+	mux.HandleFunc("GET /scheduled-broadcasts", g.serveScheduled)
 	if g.cfg.Admin.Pprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
@@ -93,4 +96,35 @@ func (c *budgetCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(c.reported, prometheus.GaugeValue, float64(a.reported), k[0], k[1])
 		}
 	}
+}
+
+// serveScheduled lists a workspace's upcoming scheduled broadcasts
+// (GET /messages/scheduled_broadcasts): query parameters workspace
+// (default "default") and end_time (RFC 3339; default one week ahead).
+func (g *Gateway) serveScheduled(w http.ResponseWriter, r *http.Request) {
+	ws := r.URL.Query().Get("workspace")
+	if ws == "" {
+		ws = "default"
+	}
+	end := time.Now().Add(7 * 24 * time.Hour)
+	if s := r.URL.Query().Get("end_time"); s != "" {
+		t, err := time.Parse(time.RFC3339, s)
+		if err != nil {
+			http.Error(w, "end_time must be RFC 3339", http.StatusBadRequest)
+			return
+		}
+		end = t
+	}
+	c, ok := g.clients[ws]
+	if !ok {
+		http.Error(w, "unknown workspace", http.StatusNotFound)
+		return
+	}
+	resp, err := c.ScheduledBroadcasts(r.Context(), end)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]any{"scheduled_broadcasts": resp.ScheduledBroadcasts})
 }

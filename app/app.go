@@ -35,6 +35,7 @@ type Gateway struct {
 	group    *consumer.Group
 	disp     *dispatcher.Dispatcher
 	outputs  *deadletter.Writer
+	clients  map[string]*braze.Client
 	budgets  *ratelimit.Budgets
 	ledger   *ledger.Ledger
 	follower *deadletter.Follower
@@ -52,19 +53,15 @@ func New(cfg Config, log *zap.Logger, reg *prometheus.Registry) (*Gateway, error
 	if log == nil {
 		log = zap.NewNop()
 	}
-	g := &Gateway{cfg: cfg, log: log, reg: reg}
+	g := &Gateway{cfg: cfg, log: log, reg: reg, clients: map[string]*braze.Client{}}
 	senders := map[string]dispatcher.Sender{}
-	transport := braze.NewTransport()
-	for name, ws := range cfg.Braze.Workspaces {
-		key, err := ws.apiKey()
+	hc := &http.Client{Transport: braze.NewTransport()}
+	for name := range cfg.Braze.Workspaces {
+		c, err := brazeClient(cfg, name, hc)
 		if err != nil {
-			return nil, fmt.Errorf("braze.workspaces.%s: %w", name, err)
+			return nil, err
 		}
-		c, err := braze.New(braze.Config{BaseURL: ws.URL, APIKey: key, Timeout: ws.Timeout},
-			&http.Client{Transport: transport})
-		if err != nil {
-			return nil, fmt.Errorf("braze.workspaces.%s: %w", name, err)
-		}
+		g.clients[name] = c
 		senders[name] = c
 	}
 	var err error
@@ -121,6 +118,14 @@ func (g *Gateway) Listen() (net.Addr, error) {
 // cannot start.
 func (g *Gateway) Run(ctx context.Context) error {
 	if _, err := g.Listen(); err != nil {
+		return err
+	}
+	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	err := g.provision(pctx)
+	cancel()
+	if err != nil {
+		_ = g.listener.Close()
+		_ = g.outputs.Close()
 		return err
 	}
 	g.admin = &http.Server{Handler: g.adminHandler(), ReadHeaderTimeout: 5 * time.Second}
@@ -195,6 +200,10 @@ func (g *Gateway) Ready() (bool, string) {
 // BrazeClient returns the client of a configured workspace, for tools that
 // call Braze directly (the scheduled-broadcasts listing).
 func BrazeClient(cfg Config, workspace string) (*braze.Client, error) {
+	return brazeClient(cfg, workspace, nil)
+}
+
+func brazeClient(cfg Config, workspace string, hc *http.Client) (*braze.Client, error) {
 	ws, ok := cfg.Braze.Workspaces[workspace]
 	if !ok {
 		return nil, fmt.Errorf("workspace %q is not configured", workspace)
@@ -203,5 +212,9 @@ func BrazeClient(cfg Config, workspace string) (*braze.Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("braze.workspaces.%s: %w", workspace, err)
 	}
-	return braze.New(braze.Config{BaseURL: ws.URL, APIKey: key, Timeout: ws.Timeout}, nil)
+	c, err := braze.New(braze.Config{BaseURL: ws.URL, APIKey: key, Timeout: ws.Timeout}, hc)
+	if err != nil {
+		return nil, fmt.Errorf("braze.workspaces.%s: %w", workspace, err)
+	}
+	return c, nil
 }

@@ -33,6 +33,7 @@ type Config struct {
 	Log        LogConfig         `yaml:"log"`
 	Broadcast  BroadcastConfig   `yaml:"broadcast"`
 	Ledger     ledger.Config     `yaml:"dedup"`
+	Provision  ProvisionConfig   `yaml:"provision"`
 	Drain      time.Duration     `yaml:"drain_timeout"`
 }
 

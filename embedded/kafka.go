@@ -6,14 +6,14 @@ package embedded
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"strconv"
 	"time"
 
-	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/brazegw/gateway/topics"
 )
 
 // Kafka is an in-process Kafka broker.
@@ -66,28 +66,13 @@ type Topic struct {
 }
 
 // CreateTopics creates the topics that do not exist yet, on any broker.
-func CreateTopics(ctx context.Context, brokers []string, topics ...Topic) error {
-	cl := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
-	req := &kafka.CreateTopicsRequest{}
-	for _, t := range topics {
-		tc := kafka.TopicConfig{Topic: t.Name, NumPartitions: t.Partitions, ReplicationFactor: -1}
-		if tc.NumPartitions == 0 {
-			tc.NumPartitions = 3
-		}
-		if t.Compacted {
-			tc.ConfigEntries = []kafka.ConfigEntry{{ConfigName: "cleanup.policy", ConfigValue: "compact"}}
-		}
-		req.Topics = append(req.Topics, tc)
-	}
-	resp, err := cl.CreateTopics(ctx, req)
-	if err != nil {
-		return fmt.Errorf("create topics: %w", err)
-	}
-	var errs []error
-	for name, err := range resp.Errors {
-		if err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
-			errs = append(errs, fmt.Errorf("create topic %s: %w", name, err))
+func CreateTopics(ctx context.Context, brokers []string, ts ...Topic) error {
+	specs := make([]topics.Spec, len(ts))
+	for i, t := range ts {
+		specs[i] = topics.Spec{Name: t.Name, Partitions: t.Partitions, Compacted: t.Compacted}
+		if specs[i].Partitions == 0 {
+			specs[i].Partitions = 3
 		}
 	}
-	return errors.Join(errs...)
+	return topics.Create(ctx, brokers, nil, specs)
 }

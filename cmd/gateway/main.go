@@ -7,6 +7,7 @@
 //	gateway [run] [-config FILE]          run the gateway (dev mode when no brokers are configured)
 //	gateway produce [flags] [FILE|DIR...] publish events (default: the bundled examples)
 //	gateway scheduled [flags]             list upcoming scheduled broadcasts
+//	gateway topics [-create]              check (and create) the topics the gateway needs
 //	gateway version                       print the version
 //
 // With no Kafka brokers configured, "run" starts an in-process Kafka broker on
@@ -41,6 +42,8 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		return produce(args, getenv, stdout, stderr)
 	case "scheduled":
 		return scheduled(args, getenv, stdout, stderr)
+	case "topics":
+		return topicsCmd(args, getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, version)
 		return 0
@@ -58,6 +61,7 @@ func usage(w io.Writer) {
   gateway [run] [-config FILE]          run the gateway (dev mode when no brokers are configured)
   gateway produce [flags] [FILE|DIR...] publish events (default: the bundled examples)
   gateway scheduled [flags]             list upcoming scheduled broadcasts
+  gateway topics [-create]              check (and create) the topics the gateway needs
   gateway version                       print the version
 Run "gateway COMMAND -h" for a command's flags.
 `)
