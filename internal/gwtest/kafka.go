@@ -56,12 +56,17 @@ func (balancer) Balance(m kafka.Message, partitions ...int) int {
 // have been read (or timeout passes, which fails the test).
 func (e *Env) ReadAll(topic string, n int, timeout time.Duration) []kafka.Message {
 	e.T.Helper()
-	var out []kafka.Message
-	Eventually(e.T, timeout, func() bool {
-		out = e.ReadNow(topic)
-		return len(out) >= n
-	}, "%s holds %d records, want %d", topic, len(out), n)
-	return out
+	deadline := time.Now().Add(timeout)
+	for {
+		out := e.ReadNow(topic)
+		if len(out) >= n {
+			return out
+		}
+		if time.Now().After(deadline) {
+			e.T.Fatalf("timed out after %v: %s holds %d records, want %d", timeout, topic, len(out), n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // ReadNow reads every record currently in topic.
@@ -154,12 +159,17 @@ func (e *Env) Uncommitted(group string, topics ...string) (map[string]int64, err
 // WaitCommitted waits until the group has committed every record of topics.
 func (e *Env) WaitCommitted(t testing.TB, group string, timeout time.Duration, topics ...string) {
 	t.Helper()
-	var last map[string]int64
-	var lastErr error
-	Eventually(t, timeout, func() bool {
-		last, lastErr = e.Uncommitted(group, topics...)
-		return lastErr == nil && len(last) == 0
-	}, "group %s has uncommitted records: %v (err %v)", group, last, lastErr)
+	deadline := time.Now().Add(timeout)
+	for {
+		last, err := e.Uncommitted(group, topics...)
+		if err == nil && len(last) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v: group %s has uncommitted records: %v (err %v)", timeout, group, last, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // Header returns the value of header key of m.
