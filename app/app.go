@@ -65,7 +65,7 @@ func New(cfg Config, log *zap.Logger, reg *prometheus.Registry) (*Gateway, error
 		senders[name] = c
 	}
 	var err error
-	g.budgets, err = ratelimit.New(ratelimit.Config{Limits: cfg.RateLimit.limits(), Share: cfg.RateLimit.Share}, nil)
+	g.budgets, err = ratelimit.New(cfg.RateLimit.ratelimit(), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -89,6 +89,20 @@ func New(cfg Config, log *zap.Logger, reg *prometheus.Registry) (*Gateway, error
 	g.group, err = consumer.New(cfg.Kafka, consumer.Deps{
 		Handler: p, Logger: log, Registerer: reg,
 		Paused: func() bool { paused, _ := g.disp.Paused(); return paused },
+		OnAssign: func(assigned, total int) {
+			if !cfg.RateLimit.SharePartitions {
+				return
+			}
+			// Replicas share Braze's budgets in proportion to the partitions
+			// they hold; header sync corrects the rest (docs/budgets.md).
+			share := cfg.RateLimit.Share
+			if share == 0 {
+				share = 1
+			}
+			share *= max(float64(assigned), 0.5) / float64(total)
+			g.budgets.SetShare(min(share, 1))
+			log.Info("budget share set from partitions", zap.Int("assigned", assigned), zap.Int("total", total), zap.Float64("share", share))
+		},
 	})
 	if err != nil {
 		return nil, err

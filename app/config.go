@@ -19,6 +19,7 @@ import (
 	"github.com/brazegw/gateway/deadletter"
 	"github.com/brazegw/gateway/dispatcher"
 	"github.com/brazegw/gateway/ledger"
+	"github.com/brazegw/gateway/ratelimit"
 )
 
 // Config is the whole gateway configuration: the YAML file, then
@@ -60,8 +61,14 @@ type RateLimitConfig struct {
 	// Limits by budget name: shared, broadcast, audience, send_ids,
 	// campaigns_duplicate, canvas_duplicate.
 	Limits map[string]LimitConfig `yaml:"limits"`
-	// Share is this replica's fraction of every budget (default 1).
+	// Share is the fraction of every budget this gateway (all replicas of
+	// its consumer group together) may spend (default 1).
 	Share float64 `yaml:"share"`
+	// SharePartitions divides the budgets between replicas in proportion to
+	// the partitions each holds (default true).
+	SharePartitions bool `yaml:"share_by_partitions"`
+	// Workspaces overrides limits per workspace.
+	Workspaces map[string]map[string]LimitConfig `yaml:"workspaces"`
 }
 
 // LimitConfig is one budget: requests per window.
@@ -102,6 +109,7 @@ func DefaultConfig() Config {
 		Admin:      AdminConfig{Addr: "127.0.0.1:8080"},
 		Log:        LogConfig{Level: "info", Format: "json"},
 		Ledger:     ledger.DefaultConfig(),
+		RateLimit:  RateLimitConfig{SharePartitions: true},
 		Drain:      15 * time.Second,
 	}
 }
@@ -241,13 +249,22 @@ func (c *Config) Validate() error {
 	for _, b := range rules.Budgets() {
 		known[string(b)] = true
 	}
-	for name, l := range c.RateLimit.Limits {
-		if !known[name] {
-			add(fmt.Errorf("ratelimit.limits.%s: unknown budget", name))
+	checkLimits := func(prefix string, ls map[string]LimitConfig) {
+		for name, l := range ls {
+			if !known[name] {
+				add(fmt.Errorf("%s.%s: unknown budget (known: shared, broadcast, audience, send_ids, campaigns_duplicate, canvas_duplicate)", prefix, name))
+			}
+			if l.Requests < 1 || l.Window <= 0 {
+				add(fmt.Errorf("%s.%s: requests and window must be positive", prefix, name))
+			}
 		}
-		if l.Requests < 1 || l.Window <= 0 {
-			add(fmt.Errorf("ratelimit.limits.%s: requests and window must be positive", name))
+	}
+	checkLimits("ratelimit.limits", c.RateLimit.Limits)
+	for ws, ls := range c.RateLimit.Workspaces {
+		if _, ok := c.Braze.Workspaces[ws]; !ok {
+			add(fmt.Errorf("ratelimit.workspaces.%s: no such workspace in braze.workspaces", ws))
 		}
+		checkLimits("ratelimit.workspaces."+ws, ls)
 	}
 	if c.RateLimit.Share < 0 || c.RateLimit.Share > 1 {
 		add(errors.New("ratelimit.share must be in (0, 1]"))
@@ -287,11 +304,20 @@ func (ws Workspace) apiKey() (string, error) {
 	return k, nil
 }
 
-// limits converts the budget overrides.
-func (r RateLimitConfig) limits() map[rules.Budget]rules.Limit {
+// limits converts budget overrides.
+func limits(ls map[string]LimitConfig) map[rules.Budget]rules.Limit {
 	out := map[rules.Budget]rules.Limit{}
-	for name, l := range r.Limits {
+	for name, l := range ls {
 		out[rules.Budget(name)] = rules.Limit{Budget: rules.Budget(name), Requests: l.Requests, Window: l.Window}
 	}
 	return out
+}
+
+// ratelimit returns the budgets' configuration.
+func (r RateLimitConfig) ratelimit() ratelimit.Config {
+	c := ratelimit.Config{Limits: limits(r.Limits), Share: r.Share, Workspaces: map[string]map[rules.Budget]rules.Limit{}}
+	for ws, ls := range r.Workspaces {
+		c.Workspaces[ws] = limits(ls)
+	}
+	return c
 }

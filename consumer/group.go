@@ -144,12 +144,13 @@ func (c Config) Validate() error {
 // record's outcome is durable. Offsets of a partition are committed only
 // by the generation that owns it.
 type Group struct {
-	cfg     Config
-	handler Handler
-	paused  func() bool
-	log     *zap.Logger
-	m       *metrics
-	lanes   map[string]int
+	cfg      Config
+	handler  Handler
+	paused   func() bool
+	onAssign func(assigned, total int)
+	log      *zap.Logger
+	m        *metrics
+	lanes    map[string]int
 
 	joined atomic.Bool
 }
@@ -161,6 +162,10 @@ type Deps struct {
 	// Paused, when it reports true, stops intake: no new record is read
 	// (backpressure while Braze is failing); nil means never paused.
 	Paused func() bool
+	// OnAssign, if set, is told at the start of every generation how many
+	// partitions this member holds out of the subscribed topics' total (the
+	// gateway sizes its share of the rate budgets by it).
+	OnAssign func(assigned, total int)
 	// Logger; nil means none.
 	Logger *zap.Logger
 	// Registerer receives the consumer's metrics; nil means none.
@@ -183,7 +188,7 @@ func New(cfg Config, deps Deps) (*Group, error) {
 	if paused == nil {
 		paused = func() bool { return false }
 	}
-	g := &Group{cfg: cfg, handler: deps.Handler, paused: paused, log: log.Named("consumer"), m: newMetrics(deps.Registerer), lanes: map[string]int{}}
+	g := &Group{cfg: cfg, handler: deps.Handler, paused: paused, onAssign: deps.OnAssign, log: log.Named("consumer"), m: newMetrics(deps.Registerer), lanes: map[string]int{}}
 	for _, t := range cfg.Topics {
 		g.lanes[t.Name] = t.Lane
 	}
@@ -253,6 +258,13 @@ func (g *Group) runGeneration(ctx context.Context, gen *kafka.Generation, drain 
 	}
 	g.log.Info("generation started", zap.Int32("generation", gen.ID), zap.Int("partitions", len(parts)))
 	g.m.assigned.Set(float64(len(parts)))
+	if g.onAssign != nil {
+		if total, err := g.totalPartitions(ctx); err == nil && total > 0 {
+			g.onAssign(len(parts), total)
+		} else if err != nil {
+			g.log.Warn("cannot count the topics' partitions; keeping the budget share", zap.Error(err))
+		}
+	}
 
 	// One function runs the whole generation: kafka-go ends a generation
 	// (and its heartbeats) as soon as any function started on it returns, so
@@ -319,4 +331,27 @@ func sleep(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// totalPartitions counts the partitions of the subscribed topics.
+func (g *Group) totalPartitions(ctx context.Context) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	names := make([]string, len(g.cfg.Topics))
+	for i, t := range g.cfg.Topics {
+		names[i] = t.Name
+	}
+	cl := &kafka.Client{Addr: kafka.TCP(g.cfg.Brokers...)}
+	if d := g.cfg.Dialer; d != nil && (d.TLS != nil || d.SASLMechanism != nil) {
+		cl.Transport = &kafka.Transport{TLS: d.TLS, SASL: d.SASLMechanism}
+	}
+	md, err := cl.Metadata(ctx, &kafka.MetadataRequest{Topics: names})
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, t := range md.Topics {
+		n += len(t.Partitions)
+	}
+	return n, nil
 }

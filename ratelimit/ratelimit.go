@@ -29,8 +29,10 @@ type Config struct {
 	// Limits overrides Braze's default limits, by budget name (customers
 	// get raised limits). Budgets not named keep Braze's defaults.
 	Limits map[rules.Budget]rules.Limit
+	// Workspaces overrides limits per workspace (on top of Limits).
+	Workspaces map[string]map[rules.Budget]rules.Limit
 	// Share is the fraction of each budget this replica may spend
-	// (0 < Share <= 1); zero means 1.
+	// (0 < Share <= 1); zero means 1. SetShare changes it at run time.
 	Share float64
 	// Burst is the fraction of a window's calls that may be made back to
 	// back before pacing applies; zero means 1%.
@@ -44,6 +46,13 @@ func (c Config) Validate() error {
 			return fmt.Errorf("ratelimit: budget %q: requests and window must be positive", name)
 		}
 	}
+	for ws, ls := range c.Workspaces {
+		for name, l := range ls {
+			if l.Requests < 1 || l.Window <= 0 {
+				return fmt.Errorf("ratelimit: workspace %q budget %q: requests and window must be positive", ws, name)
+			}
+		}
+	}
 	if c.Share < 0 || c.Share > 1 {
 		return errors.New("ratelimit: share must be in (0, 1]")
 	}
@@ -55,13 +64,25 @@ func (c Config) Validate() error {
 
 // Budgets holds the budgets of every workspace. It is safe for concurrent use.
 type Budgets struct {
-	limits map[rules.Budget]rules.Limit
-	share  float64
-	burst  float64
-	now    func() time.Time
+	limits     map[rules.Budget]rules.Limit
+	workspaces map[string]map[rules.Budget]rules.Limit
+	burst      float64
+	now        func() time.Time
 
 	mu      sync.Mutex
+	share   float64
 	buckets map[bucketKey]*bucket
+	queue   []*waiter // waiting calls, by lane then arrival
+	timer   *time.Timer
+	wakeAt  time.Time
+}
+
+// waiter is a call waiting for its budgets.
+type waiter struct {
+	buckets []*bucket
+	lane    int
+	ready   chan struct{} // closed when granted
+	granted bool
 }
 
 type bucketKey struct {
@@ -80,7 +101,7 @@ func New(cfg Config, now func() time.Time) (*Budgets, error) {
 		l.Budget = name
 		limits[name] = l
 	}
-	b := &Budgets{limits: limits, share: cfg.Share, burst: cfg.Burst, now: now, buckets: make(map[bucketKey]*bucket)}
+	b := &Budgets{limits: limits, workspaces: cfg.Workspaces, share: cfg.Share, burst: cfg.Burst, now: now, buckets: make(map[bucketKey]*bucket)}
 	if b.share == 0 {
 		b.share = 1
 	}
@@ -111,21 +132,61 @@ func (b *Budgets) bucket(ws string, c rules.Charge) *bucket {
 	k := bucketKey{ws, c.Budget, c.Key}
 	bk := b.buckets[k]
 	if bk == nil {
-		l, ok := b.limits[c.Budget]
+		l, ok := b.workspaces[ws][c.Budget]
 		if !ok {
-			l = b.limits[rules.Budget("shared")]
+			l, ok = b.limits[c.Budget]
 		}
-		allowed := max(int(float64(l.Requests)*b.share), 1)
-		perSec := float64(allowed) / l.Window.Seconds()
-		bk = &bucket{
-			limit:   l,
-			allowed: allowed,
-			pacer:   rate.NewLimiter(rate.Limit(perSec), max(int(float64(allowed)*b.burst), 1)),
-			remote:  -1,
+		if !ok {
+			l = b.limits[rules.BudgetShared]
 		}
+		bk = &bucket{limit: l, remote: -1}
+		bk.allowed = bk.allowance(b.share)
+		// A new limiter starts full: burst calls may go back to back.
+		bk.pacer = rate.NewLimiter(bk.rate(), bk.burstOf(b.burst))
 		b.buckets[k] = bk
 	}
 	return bk
+}
+
+// allowance is the calls this replica may make per window.
+func (bk *bucket) allowance(share float64) int {
+	return max(int(float64(bk.limit.Requests)*share), 1)
+}
+
+// rate spreads the allowance evenly over the window.
+func (bk *bucket) rate() rate.Limit {
+	return rate.Limit(float64(bk.allowed) / bk.limit.Window.Seconds())
+}
+
+// burstOf is how many calls may go back to back before pacing applies.
+func (bk *bucket) burstOf(burst float64) int {
+	return max(int(float64(bk.allowed)*burst), 1)
+}
+
+// SetShare changes the fraction of every budget this replica may spend, e.g.
+// when its share of the consumer group's partitions changes. Values outside
+// (0, 1] are ignored.
+func (b *Budgets) SetShare(share float64) {
+	if share <= 0 || share > 1 {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.share = share
+	now := b.now()
+	for _, bk := range b.buckets {
+		bk.allowed = bk.allowance(share)
+		bk.pacer.SetLimitAt(now, bk.rate())
+		bk.pacer.SetBurstAt(now, bk.burstOf(b.burst))
+	}
+	b.pumpLocked()
+}
+
+// Share returns the fraction of every budget this replica may spend.
+func (b *Budgets) Share() float64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.share
 }
 
 // roll moves bk to the window that holds now.
@@ -133,6 +194,8 @@ func (bk *bucket) roll(now time.Time) {
 	w := rules.WindowStart(now, bk.limit.Window)
 	if !w.Equal(bk.window) {
 		bk.window, bk.used, bk.remote = w, 0, -1
+		// A fresh window owes nothing to the last one: the pacer starts full.
+		bk.pacer = rate.NewLimiter(bk.rate(), bk.pacer.Burst())
 	}
 }
 
@@ -145,45 +208,154 @@ func (bk *bucket) readyAt(now time.Time) time.Time {
 	if bk.used >= bk.allowed || bk.remote == 0 {
 		return bk.window.Add(bk.limit.Window)
 	}
+	if tokens := bk.pacer.TokensAt(now); tokens < 1 {
+		return now.Add(time.Duration((1 - tokens) / float64(bk.pacer.Limit()) * float64(time.Second)))
+	}
 	return now
 }
 
-// Wait blocks until a call charged to charges may be made in workspace ws,
-// and counts it. It returns ctx's error if ctx ends first. lane is the
-// caller's priority lane (0 highest).
-func (b *Budgets) Wait(ctx context.Context, ws string, charges []rules.Charge, lane int) error {
-	for {
-		b.mu.Lock()
-		now := b.now()
-		var until time.Time
-		for _, c := range charges {
-			if t := b.bucket(ws, c).readyAt(now); t.After(now) && t.After(until) {
-				until = t
-			}
-		}
-		if until.IsZero() {
-			var pace time.Duration
-			for _, c := range charges {
-				bk := b.bucket(ws, c)
-				bk.used++
-				if bk.remote > 0 {
-					bk.remote--
-				}
-				pace = max(pace, bk.pacer.ReserveN(now, 1).DelayFrom(now))
-			}
-			b.mu.Unlock()
-			return sleep(ctx, pace)
-		}
-		b.mu.Unlock()
-		if err := sleep(ctx, until.Sub(now)); err != nil {
-			return err
-		}
+// take counts one call.
+func (bk *bucket) take(now time.Time) {
+	bk.used++
+	if bk.remote > 0 {
+		bk.remote--
 	}
+	bk.pacer.AllowN(now, 1)
+}
+
+// Wait blocks until a call charged to charges may be made in workspace ws,
+// and counts it. Calls are granted by priority: a waiting call of a higher
+// lane (0 is the highest) goes before any call of a lower lane that needs
+// the same budget, and calls of one lane go in arrival order; lower lanes
+// get what higher lanes leave. Pacing and windows follow the injected
+// clock. It returns ctx's error if ctx ends first; a refused call is not
+// counted.
+func (b *Budgets) Wait(ctx context.Context, ws string, charges []rules.Charge, lane int) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if len(charges) == 0 {
+		return nil
+	}
+	b.mu.Lock()
+	w := &waiter{lane: lane, ready: make(chan struct{})}
+	for _, c := range charges {
+		w.buckets = append(w.buckets, b.bucket(ws, c))
+	}
+	i := len(b.queue)
+	for i > 0 && b.queue[i-1].lane > lane {
+		i--
+	}
+	b.queue = append(b.queue, nil)
+	copy(b.queue[i+1:], b.queue[i:])
+	b.queue[i] = w
+	b.pumpLocked()
+	b.mu.Unlock()
+
+	select {
+	case <-w.ready:
+		return nil
+	case <-ctx.Done():
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		if w.granted {
+			return nil // granted as ctx ended: the caller decides
+		}
+		for i, q := range b.queue {
+			if q == w {
+				b.queue = append(b.queue[:i], b.queue[i+1:]...)
+				break
+			}
+		}
+		b.pumpLocked()
+		return ctx.Err()
+	}
+}
+
+// pumpLocked grants every waiting call that may go now, in priority order,
+// and arms the timer for the earliest moment a blocked call may go. A
+// budget that a waiting call needs is closed to every call behind it, so a
+// lower lane never takes what a higher lane is waiting for.
+func (b *Budgets) pumpLocked() {
+	now := b.now()
+	held := map[*bucket]bool{}
+	var next time.Time
+	kept := b.queue[:0]
+	for _, w := range b.queue {
+		ok := true
+		var at time.Time
+		for _, bk := range w.buckets {
+			if held[bk] {
+				ok = false
+				continue
+			}
+			if t := bk.readyAt(now); t.After(now) {
+				ok = false
+				if t.After(at) {
+					at = t
+				}
+			}
+		}
+		if ok {
+			for _, bk := range w.buckets {
+				bk.take(now)
+			}
+			w.granted = true
+			close(w.ready)
+			continue
+		}
+		for _, bk := range w.buckets {
+			held[bk] = true
+		}
+		if !at.IsZero() && (next.IsZero() || at.Before(next)) {
+			next = at
+		}
+		kept = append(kept, w)
+	}
+	clear(b.queue[len(kept):])
+	b.queue = kept
+	if next.IsZero() || (!b.wakeAt.IsZero() && !next.Before(b.wakeAt)) {
+		return
+	}
+	b.wakeAt = next
+	d := max(next.Sub(now), 0)
+	if b.timer == nil {
+		b.timer = time.AfterFunc(d, b.wake)
+	} else {
+		b.timer.Reset(d)
+	}
+}
+
+// wake re-examines the waiting calls when the earliest of them may go. With
+// an injected clock that has not reached that moment yet, it looks again
+// after the same interval.
+func (b *Budgets) wake() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.wakeAt = time.Time{}
+	b.pumpLocked()
+	if len(b.queue) > 0 && b.wakeAt.IsZero() {
+		// Nothing armed although calls wait (a budget with no end in view,
+		// or a clock that stands still): poll, so the call is never stranded.
+		b.wakeAt = b.now().Add(100 * time.Millisecond)
+		b.timer.Reset(100 * time.Millisecond)
+	}
+}
+
+// Waiting returns the number of calls waiting for a budget.
+func (b *Budgets) Waiting() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.queue)
 }
 
 // Observe corrects the budgets charged for a call with Braze's answer: the
 // rate-limit headers say how many calls Braze still allows in the window,
-// and a 429 pauses the budget until Braze's reset.
+// and a 429 pauses the budget until Braze's reset (or its Retry-After; the
+// end of the window when it gives neither). An answer whose reset lies
+// outside the current window speaks of another window: a call made just
+// before the window rolled over. Its count is ignored, and its 429 pauses
+// nothing once that reset has passed.
 func (b *Budgets) Observe(ws string, charges []rules.Charge, status int, rl braze.RateLimit) {
 	if len(charges) == 0 {
 		return
@@ -193,19 +365,23 @@ func (b *Budgets) Observe(ws string, charges []rules.Charge, status int, rl braz
 	now := b.now()
 	bk := b.bucket(ws, b.reported(charges, rl))
 	bk.roll(now)
+	end := bk.window.Add(bk.limit.Window)
 	if status == http.StatusTooManyRequests {
 		until := rl.Reset
 		if rl.RetryAfter > 0 {
 			until = now.Add(rl.RetryAfter)
 		}
-		if until.IsZero() || !until.After(now) {
-			until = bk.window.Add(bk.limit.Window)
+		if until.IsZero() {
+			until = end
 		}
-		bk.pausedUntil = until
-		bk.remote = 0
+		if until.After(now) {
+			bk.pausedUntil = until
+			bk.remote = 0
+		}
+		b.pumpLocked()
 		return
 	}
-	if rl.Present && (rl.Reset.IsZero() || !rl.Reset.After(bk.window.Add(bk.limit.Window))) {
+	if rl.Present && (rl.Reset.IsZero() || (rl.Reset.After(bk.window) && !rl.Reset.After(end))) {
 		bk.remote = max(rl.Remaining, 0)
 	}
 }
@@ -244,18 +420,4 @@ func (b *Budgets) Snapshots() []Snapshot {
 			Used: bk.used, Remote: bk.remote, Paused: now.Before(bk.pausedUntil)})
 	}
 	return out
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

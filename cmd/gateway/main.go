@@ -7,6 +7,7 @@
 //	gateway [run] [-config FILE]          run the gateway (dev mode when no brokers are configured)
 //	gateway produce [flags] [FILE|DIR...] publish events (default: the bundled examples)
 //	gateway scheduled [flags]             list upcoming scheduled broadcasts
+//	gateway replay [flags]                republish dead-lettered events (see docs/replay.md)
 //	gateway topics [-create]              check (and create) the topics the gateway needs
 //	gateway version                       print the version
 //
@@ -40,6 +41,8 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		return runGateway(args, getenv, stdout, stderr)
 	case "produce":
 		return produce(args, getenv, stdout, stderr)
+	case "replay":
+		return replay(args, getenv, stdout, stderr)
 	case "scheduled":
 		return scheduled(args, getenv, stdout, stderr)
 	case "topics":
@@ -61,6 +64,7 @@ func usage(w io.Writer) {
   gateway [run] [-config FILE]          run the gateway (dev mode when no brokers are configured)
   gateway produce [flags] [FILE|DIR...] publish events (default: the bundled examples)
   gateway scheduled [flags]             list upcoming scheduled broadcasts
+  gateway replay [flags]                republish dead-lettered events
   gateway topics [-create]              check (and create) the topics the gateway needs
   gateway version                       print the version
 Run "gateway COMMAND -h" for a command's flags.
