@@ -51,8 +51,8 @@ func newBatch(ev *Event) (*Batch, error) {
 	key = append(key, 0)
 	b.base = make([]member, 0, len(ms))
 	for _, m := range ms {
-		if b.isRecipientField(m.key) {
-			rs, ok := parseRecipients(b.targeting, m.key, m.value)
+		if b.isRecipientField(m.raw) {
+			rs, ok := parseRecipients(b.targeting, string(m.raw[1:len(m.raw)-1]), m.value)
 			if !ok {
 				return nil, nil
 			}
@@ -78,11 +78,12 @@ func newBatch(ev *Event) (*Batch, error) {
 	return b, nil
 }
 
-func (b *Batch) isRecipientField(k string) bool {
+func (b *Batch) isRecipientField(raw []byte) bool {
+	k := string(raw)
 	if b.targeting == UserIDs {
-		return k == "external_user_ids" || k == "user_aliases"
+		return k == `"external_user_ids"` || k == `"user_aliases"`
 	}
-	return k == "recipients"
+	return k == `"recipients"`
 }
 
 func parseRecipients(t Targeting, field string, raw []byte) ([]Recipient, bool) {
@@ -132,10 +133,10 @@ func aliasID(raw []byte) (string, bool) {
 	var name, label string
 	for _, m := range ms {
 		var p *string
-		switch m.key {
-		case "alias_name":
+		switch string(m.raw) {
+		case `"alias_name"`:
 			p = &name
-		case "alias_label":
+		case `"alias_label"`:
 			p = &label
 		default:
 			continue
@@ -164,14 +165,14 @@ func recipientObject(raw []byte) (Recipient, bool) {
 	n := 0
 	for _, m := range ms {
 		var prefix string
-		switch m.key {
-		case "external_user_id":
+		switch string(m.raw) {
+		case `"external_user_id"`:
 			prefix = "external_user_id:"
-		case "email":
+		case `"email"`:
 			prefix = "email:"
-		case "braze_id":
+		case `"braze_id"`:
 			prefix = "braze_id:"
-		case "user_alias":
+		case `"user_alias"`:
 			a, ok := aliasID(m.value)
 			if !ok {
 				return Recipient{}, false
@@ -199,7 +200,7 @@ func recipientObject(raw []byte) (Recipient, bool) {
 func sortMembers(ms []member) {
 	// insertion sort: bodies have a handful of top-level fields
 	for i := 1; i < len(ms); i++ {
-		for j := i; j > 0 && ms[j].key < ms[j-1].key; j-- {
+		for j := i; j > 0 && ms[j].name() < ms[j-1].name(); j-- {
 			ms[j], ms[j-1] = ms[j-1], ms[j]
 		}
 	}

@@ -141,19 +141,70 @@ func decodeStructured(value []byte, ev *Event) error {
 	if len(value) == 0 {
 		return Errorf(ReasonInvalidEvent, "record has no value (tombstone)")
 	}
-	var env envelope
-	if err := json.Unmarshal(value, &env); err != nil {
-		return Errorf(ReasonInvalidEvent, "value is not a JSON CloudEvent: %s", jsonErr(err))
+	// One validating pass, then a scan of the top-level members: data stays
+	// raw and nothing is decoded that routing and batching do not need.
+	if !json.Valid(value) {
+		var env envelope
+		return Errorf(ReasonInvalidEvent, "value is not a JSON CloudEvent: %s", jsonErr(json.Unmarshal(value, &env)))
 	}
-	if env.DataBase64 != nil {
-		return Errorf(ReasonInvalidEvent, "data_base64 is not supported: data must be a JSON object")
+	ms, err := members(value)
+	if err != nil {
+		return Errorf(ReasonInvalidEvent, "value is not a JSON object")
+	}
+	var a attrs
+	var data []byte
+	for _, m := range ms {
+		var dst *string
+		switch string(m.raw) {
+		case `"data"`:
+			data = m.value
+			if string(data) == "null" {
+				data = nil
+			}
+			continue
+		case `"data_base64"`:
+			if string(m.value) != "null" {
+				return Errorf(ReasonInvalidEvent, "data_base64 is not supported: data must be a JSON object")
+			}
+			continue
+		case `"specversion"`:
+			dst = &a.specversion
+		case `"id"`:
+			dst = &a.id
+		case `"source"`:
+			dst = &a.source
+		case `"type"`:
+			dst = &a.typ
+		case `"time"`:
+			dst = &a.time
+		case `"datacontenttype"`:
+			dst = &a.contentType
+		case `"brazeworkspace"`:
+			dst = &a.workspace
+		case `"partitionkey"`:
+			dst = &a.partitionKey
+		case `"brazedeadline"`:
+			dst = &a.deadline
+		case `"brazeschedulekey"`:
+			dst = &a.scheduleKey
+		default:
+			continue
+		}
+		if string(m.value) == "null" {
+			*dst = ""
+			continue
+		}
+		if m.value[0] != '"' {
+			return Errorf(ReasonInvalidEvent, "attribute %s is not a string", m.name())
+		}
+		v, err := unquote(m.value)
+		if err != nil {
+			return Errorf(ReasonInvalidEvent, "attribute %s is not a valid string", m.name())
+		}
+		*dst = v
 	}
 	ev.Mode = Structured
-	return fill(ev, attrs{
-		specversion: env.SpecVersion, id: env.ID, source: env.Source, typ: env.Type, time: env.Time,
-		contentType: env.DataContentType, workspace: env.Workspace, partitionKey: env.PartitionKey,
-		deadline: env.Deadline, scheduleKey: env.ScheduleKey,
-	}, env.Data)
+	return fill(ev, a, data)
 }
 
 func decodeBinary(rec *Record, ev *Event) error {

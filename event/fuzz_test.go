@@ -179,8 +179,8 @@ func FuzzCanonical(f *testing.F) {
 			}
 			for _, m := range ms {
 				var k string
-				if err := json.Unmarshal(m.raw, &k); err != nil || k != m.key || !json.Valid(m.value) {
-					t.Fatalf("member %q (raw %q) = %q", m.key, m.raw, m.value)
+				if err := json.Unmarshal(m.raw, &k); err != nil || k != m.name() || !json.Valid(m.value) {
+					t.Fatalf("member %q (raw %q) = %q", m.name(), m.raw, m.value)
 				}
 			}
 		case '[':

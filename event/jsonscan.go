@@ -15,9 +15,18 @@ import (
 // (trigger_properties, context, messages) are never decoded on the hot path.
 
 type member struct {
-	key   string
 	raw   []byte // the key as written, quotes included
 	value []byte // raw JSON, trimmed
+}
+
+// name returns the member's key, unquoted. Hot paths compare raw instead,
+// which allocates nothing.
+func (m member) name() string {
+	k, err := unquote(m.raw)
+	if err != nil {
+		return string(m.raw)
+	}
+	return k
 }
 
 // members splits a JSON object into its members, in document order.
@@ -37,8 +46,7 @@ func members(obj []byte) ([]member, error) {
 		if err != nil {
 			return nil, err
 		}
-		key, err := unquote(obj[ks:ke])
-		if err != nil {
+		if _, err := unquoteCheck(obj[ks:ke]); err != nil {
 			return nil, err
 		}
 		i = skipWS(obj, ke)
@@ -50,7 +58,7 @@ func members(obj []byte) ([]member, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, member{key: key, raw: obj[ks:ke], value: obj[vs:ve]})
+		out = append(out, member{raw: obj[ks:ke], value: obj[vs:ve]})
 		i = skipWS(obj, ve)
 		if i >= len(obj) {
 			return nil, errMalformed
@@ -211,7 +219,7 @@ func appendCanonical(dst, v []byte) ([]byte, error) {
 		if err != nil {
 			return dst, err
 		}
-		sort.SliceStable(ms, func(i, j int) bool { return ms[i].key < ms[j].key })
+		sort.SliceStable(ms, func(i, j int) bool { return ms[i].name() < ms[j].name() })
 		dst = append(dst, '{')
 		for i, m := range ms {
 			if i > 0 {
@@ -246,3 +254,16 @@ func appendCanonical(dst, v []byte) ([]byte, error) {
 func asErr[T error](err error, target *T) bool { return errors.As(err, target) }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// unquoteCheck reports whether raw is a well-formed JSON string, without
+// allocating when it holds no escapes.
+func unquoteCheck(raw []byte) (bool, error) {
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+		return false, errMalformed
+	}
+	if bytes.IndexByte(raw, '\\') < 0 && utf8.Valid(raw) {
+		return true, nil
+	}
+	_, err := unquote(raw)
+	return err == nil, err
+}
