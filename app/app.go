@@ -165,6 +165,12 @@ func (g *Gateway) Run(ctx context.Context) error {
 	wg.Go(func() { _ = g.follower.Run(followCtx) })
 	intakeCtx, stopIntake := context.WithCancel(ctx)
 	defer stopIntake()
+	go func() {
+		// On stop, calls in progress finish; everything else is handed back
+		// at once, so the drain lasts about one Braze round trip.
+		<-intakeCtx.Done()
+		g.disp.Quiesce()
+	}()
 	consumerDone := make(chan error, 1)
 	go func() {
 		if err := g.follower.Sync(intakeCtx); err != nil {

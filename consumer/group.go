@@ -37,15 +37,26 @@ type Message struct {
 	// Fetched is when the record was read.
 	Fetched time.Time
 
-	keys     []string // ordering keys
-	blockers int      // earlier messages of the same keys not yet finished
-	p        *partition
-	done     atomic.Bool
+	keys       []string // ordering keys
+	blockers   int      // earlier messages of the same keys not yet finished
+	p          *partition
+	done       atomic.Bool
+	handedBack bool
 }
 
-// Done reports the message's outcome as durable. Calls after the first are ignored.
+// Done reports the message's outcome as durable. Calls after the first
+// (or after HandBack) are ignored.
 func (m *Message) Done() {
 	if m.done.CompareAndSwap(false, true) {
+		m.p.completions <- m
+	}
+}
+
+// HandBack reports that the message will get no outcome from this process
+// (it is stopping): its offset stays uncommitted and Kafka delivers it again.
+func (m *Message) HandBack() {
+	if m.done.CompareAndSwap(false, true) {
+		m.handedBack = true
 		m.p.completions <- m
 	}
 }
@@ -80,6 +91,9 @@ type Config struct {
 	RevokeDrain time.Duration `yaml:"revoke_drain"`
 	// MaxRecordBytes is the largest record accepted (bigger: too_large).
 	MaxRecordBytes int `yaml:"max_record_bytes"`
+	// Security holds the TLS (kafka.tls) and SASL (kafka.sasl) settings;
+	// the gateway builds Dialer and the outputs' transport from them.
+	Security Security `yaml:",inline"`
 	// Dialer is the connection dialer (TLS, SASL); nil means kafka-go's default.
 	Dialer *kafka.Dialer `yaml:"-"`
 }
@@ -127,6 +141,9 @@ func (c Config) Validate() error {
 		return errors.New("kafka.revoke_drain must be shorter than kafka.rebalance_timeout")
 	case c.MaxRecordBytes < 1:
 		return errors.New("kafka.max_record_bytes must be positive")
+	}
+	if err := c.Security.Validate(); err != nil {
+		return err
 	}
 	for i, t := range c.Topics {
 		if t.Name == "" {

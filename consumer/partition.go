@@ -189,6 +189,12 @@ func (p *partition) handle(ctx context.Context, m *Message) {
 // starts the messages it held back.
 func (p *partition) complete(ctx context.Context, m *Message) {
 	p.handed--
+	if m.handedBack {
+		// No outcome: the offset stays uncommitted, and so do later ones of
+		// its keys (they are not started).
+		p.stopping = true
+		return
+	}
 	if p.tracker.finish(m.Record.Offset) {
 		p.committable.Store(p.tracker.commitPoint())
 	}

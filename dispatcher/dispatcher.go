@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -120,9 +121,10 @@ type Dispatcher struct {
 	m       *metrics
 	now     func() time.Time
 
-	queue  chan *request
-	stop   chan struct{} // closed when Run's context ends
-	health *health
+	queue     chan *request
+	stop      chan struct{} // closed when Run's context ends
+	health    *health
+	quiescing atomic.Bool
 
 	mu   sync.Mutex
 	open map[string][]*pending // open batches by batching key
@@ -159,6 +161,39 @@ func New(cfg Config, deps Deps) (*Dispatcher, error) {
 	}
 	d.health = &health{cfg: cfg.Pause, log: d.log, m: d.m}
 	return d, nil
+}
+
+// Quiesce starts a graceful stop: calls already in progress finish, every
+// other event (queued, lingering in an open batch, waiting for a retry) is
+// handed back at once with a HandedBack result, so that a drain ends as soon
+// as the calls in flight are answered.
+func (d *Dispatcher) Quiesce() {
+	if d.quiescing.Swap(true) {
+		return
+	}
+	d.mu.Lock()
+	var open []*pending
+	for _, ps := range d.open {
+		open = append(open, ps...)
+	}
+	for _, p := range open {
+		d.closeLocked(p)
+	}
+	d.mu.Unlock()
+	for _, p := range open {
+		d.handBack(p.req)
+	}
+}
+
+// handBack gives r's events back without an outcome.
+func (d *Dispatcher) handBack(r *request) {
+	if r.sibling != nil {
+		d.handBack(r.sibling)
+		r.sibling = nil
+	}
+	for _, j := range r.jobs {
+		j.Done(Result{Outcome: HandedBack})
+	}
 }
 
 // Paused reports whether Braze is failing for everyone (the gateway then
@@ -207,6 +242,10 @@ const (
 	// Expired: the event's deliver-by time passed before Braze accepted it;
 	// it is dead-lettered with reason expired.
 	Expired
+	// HandedBack: the dispatcher is stopping and the event's call was never
+	// started (or waits for a retry): it has no outcome, and Kafka delivers
+	// it again after the restart.
+	HandedBack
 )
 
 func (o Outcome) String() string {
@@ -215,6 +254,8 @@ func (o Outcome) String() string {
 		return "sent"
 	case Expired:
 		return "expired"
+	case HandedBack:
+		return "handed_back"
 	}
 	return "dead_lettered"
 }
@@ -244,6 +285,10 @@ type Result struct {
 // queue is full (backpressure) and returns ctx's error if ctx ends first.
 func (d *Dispatcher) Submit(ctx context.Context, j *Job) error {
 	ev := j.Event
+	if d.quiescing.Load() {
+		j.Done(Result{Outcome: HandedBack})
+		return nil
+	}
 	if _, ok := d.senders[ev.Workspace]; !ok {
 		d.finish(j, Result{Outcome: DeadLettered, Reason: event.ReasonInvalidRequest,
 			Err: fmt.Sprintf("workspace %q is not configured", ev.Workspace)}, 0)

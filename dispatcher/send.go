@@ -53,6 +53,10 @@ func (d *Dispatcher) work(ctx context.Context) {
 
 // send makes one attempt of r and settles or reschedules its events.
 func (d *Dispatcher) send(ctx context.Context, r *request) {
+	if d.quiescing.Load() {
+		d.handBack(r)
+		return
+	}
 	if r = d.dropExpired(r); r == nil {
 		return
 	}

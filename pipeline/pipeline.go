@@ -172,6 +172,11 @@ func (p *Pipeline) check(ev *event.Event) error {
 
 // settle records the dispatcher's verdict on an event.
 func (p *Pipeline) settle(m *consumer.Message, r dispatcher.Result) {
+	if r.Outcome == dispatcher.HandedBack {
+		p.m.inflight.Dec()
+		m.HandBack()
+		return
+	}
 	if r.Outcome == dispatcher.Sent {
 		p.result(m, r, event.OutcomeSent, "", r.ScheduleID)
 		return
