@@ -25,6 +25,7 @@ import (
 	"github.com/brazegw/gateway/ledger"
 	"github.com/brazegw/gateway/pipeline"
 	"github.com/brazegw/gateway/ratelimit"
+	"github.com/brazegw/gateway/routes"
 )
 
 // Gateway is a composed, not yet running gateway.
@@ -39,6 +40,7 @@ type Gateway struct {
 	budgets  *ratelimit.Budgets
 	ledger   *ledger.Ledger
 	follower *deadletter.Follower
+	router   *routes.Router // nil without a routes file
 	synced   atomic.Bool
 	admin    *http.Server
 	listener net.Listener
@@ -50,10 +52,17 @@ func New(cfg Config, log *zap.Logger, reg *prometheus.Registry) (*Gateway, error
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if err := cfg.ApplyKafkaSecurity(); err != nil {
+		return nil, err
+	}
 	if log == nil {
 		log = zap.NewNop()
 	}
-	g := &Gateway{cfg: cfg, log: log, reg: reg, clients: map[string]*braze.Client{}}
+	router, err := newRouter(&cfg, log, reg)
+	if err != nil {
+		return nil, err
+	}
+	g := &Gateway{cfg: cfg, log: log, reg: reg, clients: map[string]*braze.Client{}, router: router}
 	senders := map[string]dispatcher.Sender{}
 	hc := &http.Client{Transport: braze.NewTransport()}
 	for name := range cfg.Braze.Workspaces {
@@ -64,7 +73,6 @@ func New(cfg Config, log *zap.Logger, reg *prometheus.Registry) (*Gateway, error
 		g.clients[name] = c
 		senders[name] = c
 	}
-	var err error
 	g.budgets, err = ratelimit.New(cfg.RateLimit.ratelimit(), nil)
 	if err != nil {
 		return nil, err
@@ -85,6 +93,7 @@ func New(cfg Config, log *zap.Logger, reg *prometheus.Registry) (*Gateway, error
 	g.follower = deadletter.NewFollower(cfg.Kafka.Brokers, cfg.Outputs.ResultsTopic, cfg.Kafka.Dialer, g.ledger.Record, log)
 	p := pipeline.New(pipeline.Config{BroadcastSources: cfg.Broadcast.AllowedSources}, pipeline.Deps{
 		Dispatcher: g.disp, Recorder: g.outputs, Ledger: g.ledger, Sync: g.follower.Sync, Logger: log, Registerer: reg,
+		Router: pipelineRouter(router),
 	})
 	g.group, err = consumer.New(cfg.Kafka, consumer.Deps{
 		Handler: p, Logger: log, Registerer: reg,
@@ -163,6 +172,10 @@ func (g *Gateway) Run(ctx context.Context) error {
 	// that redelivered events are recognised from the first record.
 	followCtx, stopFollow := context.WithCancel(context.WithoutCancel(ctx))
 	wg.Go(func() { _ = g.follower.Run(followCtx) })
+	if g.router != nil {
+		// The routes file is watched for as long as events are handled.
+		wg.Go(func() { _ = g.router.Watch(followCtx) })
+	}
 	intakeCtx, stopIntake := context.WithCancel(ctx)
 	defer stopIntake()
 	go func() {

@@ -20,6 +20,7 @@ import (
 	"github.com/brazegw/gateway/dispatcher"
 	"github.com/brazegw/gateway/ledger"
 	"github.com/brazegw/gateway/ratelimit"
+	"github.com/brazegw/gateway/routes"
 )
 
 // Config is the whole gateway configuration: the YAML file, then
@@ -36,6 +37,8 @@ type Config struct {
 	Ledger     ledger.Config     `yaml:"dedup"`
 	Provision  ProvisionConfig   `yaml:"provision"`
 	Drain      time.Duration     `yaml:"drain_timeout"`
+	// Routes maps product events to Braze operations (docs/routing.md).
+	Routes routes.Config `yaml:"routes"`
 }
 
 // BrazeConfig lists the Braze workspaces events may name.
@@ -111,6 +114,7 @@ func DefaultConfig() Config {
 		Ledger:     ledger.DefaultConfig(),
 		RateLimit:  RateLimitConfig{SharePartitions: true},
 		Drain:      15 * time.Second,
+		Routes:     routes.DefaultConfig(),
 	}
 }
 
@@ -145,6 +149,10 @@ const (
 	EnvAPIKeyFile = "GATEWAY_BRAZE_API_KEY_FILE"
 	EnvAdminAddr  = "GATEWAY_ADMIN_ADDR"
 	EnvLogLevel   = "GATEWAY_LOG_LEVEL"
+	// EnvKafkaSASLPassword and EnvKafkaSASLPasswordFile set kafka.sasl's
+	// password (or password_file), replacing the file's setting.
+	EnvKafkaSASLPassword     = "GATEWAY_KAFKA_SASL_PASSWORD"
+	EnvKafkaSASLPasswordFile = "GATEWAY_KAFKA_SASL_PASSWORD_FILE"
 )
 
 func (c *Config) applyEnv(getenv func(string) string) error {
@@ -172,6 +180,12 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	}
 	if v := getenv(EnvLogLevel); v != "" {
 		c.Log.Level = v
+	}
+	if v := getenv(EnvKafkaSASLPassword); v != "" {
+		c.Kafka.Security.SASL.Password, c.Kafka.Security.SASL.PasswordFile = v, ""
+	}
+	if v := getenv(EnvKafkaSASLPasswordFile); v != "" {
+		c.Kafka.Security.SASL.PasswordFile, c.Kafka.Security.SASL.Password = v, ""
 	}
 	url, key, keyFile := getenv(EnvBrazeURL), getenv(EnvAPIKey), getenv(EnvAPIKeyFile)
 	if url != "" || key != "" || keyFile != "" {
@@ -216,6 +230,7 @@ func (c *Config) Validate() error {
 	out.Brokers = c.Kafka.Brokers
 	add(out.Validate())
 	add(c.Dispatcher.Validate())
+	add(c.Routes.Validate())
 	if len(c.Braze.Workspaces) == 0 {
 		add(errors.New("braze.workspaces: at least one workspace is required"))
 	}
@@ -286,6 +301,30 @@ func (c *Config) Validate() error {
 		add(errors.New("drain_timeout must be positive"))
 	}
 	return errors.Join(errs...)
+}
+
+// ApplyKafkaSecurity builds the connection settings of kafka.tls and
+// kafka.sasl, reading the certificate, key and password files they name,
+// into Kafka.Dialer (consumer group, results follower, replay) and
+// Outputs.Transport (output writers, topic check), so that every Kafka
+// client of the gateway connects the same way. Without TLS and SASL
+// settings it leaves both as they are. Errors name the setting, never the
+// password.
+func (c *Config) ApplyKafkaSecurity() error {
+	sec := c.Kafka.Security
+	if !sec.Enabled() {
+		return nil
+	}
+	d, err := sec.Dialer()
+	if err != nil {
+		return err
+	}
+	tr, err := sec.Transport()
+	if err != nil {
+		return err
+	}
+	c.Kafka.Dialer, c.Outputs.Transport = d, tr
+	return nil
 }
 
 // apiKey returns a workspace's key, reading the key file if one is set.

@@ -39,7 +39,7 @@ func RequiredTopics(cfg Config) []topics.Spec {
 // durable). Missing input topics are reported and consumed once they exist.
 func (g *Gateway) provision(ctx context.Context) error {
 	specs := RequiredTopics(g.cfg)
-	problems, err := topics.Check(ctx, g.cfg.Kafka.Brokers, nil, specs)
+	problems, err := topics.Check(ctx, g.cfg.Kafka.Brokers, g.cfg.Outputs.Transport, specs)
 	if err != nil {
 		return err
 	}
@@ -51,14 +51,14 @@ func (g *Gateway) provision(ctx context.Context) error {
 			}
 		}
 		if len(missing) > 0 {
-			if err := topics.Create(ctx, g.cfg.Kafka.Brokers, nil, missing); err != nil {
+			if err := topics.Create(ctx, g.cfg.Kafka.Brokers, g.cfg.Outputs.Transport, missing); err != nil {
 				return err
 			}
 			for _, s := range missing {
 				g.log.Info("created topic", zap.String("topic", s.Name), zap.String("role", s.Role))
 			}
 		}
-		if problems, err = topics.Check(ctx, g.cfg.Kafka.Brokers, nil, specs); err != nil {
+		if problems, err = topics.Check(ctx, g.cfg.Kafka.Brokers, g.cfg.Outputs.Transport, specs); err != nil {
 			return err
 		}
 	}

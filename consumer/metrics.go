@@ -49,7 +49,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	return m
 }
 
-func (m *metrics) consumed(topic string, msg *Message) {
+// maxCachedTypes bounds a partition's cache of consumed-counter series.
+const maxCachedTypes = 64
+
+// typeLabel is the type label of a read record: its event type, "unknown"
+// for an unknown type, "invalid" for anything else that is not an event.
+func typeLabel(msg *Message) string {
 	typ := "invalid"
 	switch {
 	case msg.Event != nil:
@@ -59,7 +64,7 @@ func (m *metrics) consumed(topic string, msg *Message) {
 			typ = "unknown"
 		}
 	}
-	m.consumedVec.WithLabelValues(topic, typ).Inc()
+	return typ
 }
 
 func eventReason(err error) (string, bool) {

@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
 
@@ -32,6 +33,10 @@ type partition struct {
 	handed   int  // messages given to the handler and not yet done
 	stopping bool // no new work is started once set
 	ready    []*Message
+
+	// The partition's series, looked up once rather than per record.
+	lag      prometheus.Gauge
+	consumed map[string]prometheus.Counter // by type label
 }
 
 func (g *Group) newPartition(topic string, id int, offset int64) *partition {
@@ -42,6 +47,8 @@ func (g *Group) newPartition(topic string, id int, offset int64) *partition {
 		committed:   -1,
 		tracker:     newTracker(),
 		gate:        newGate(),
+		lag:         g.m.lag.WithLabelValues(topic, strconv.Itoa(id)),
+		consumed:    map[string]prometheus.Counter{},
 	}
 	p.committable.Store(-1)
 	return p
@@ -162,8 +169,8 @@ func (p *partition) accept(ctx context.Context, km kafka.Message) {
 	}
 	m.Event, m.Err = event.Decode(&m.Record, event.Limits{MaxRecordBytes: p.g.cfg.MaxRecordBytes})
 	p.tracker.add(km.Offset)
-	p.g.m.consumed(p.topic, m)
-	p.g.m.lag.WithLabelValues(p.topic, strconv.Itoa(p.id)).Set(float64(max(km.HighWaterMark-km.Offset-1, 0)))
+	p.countConsumed(m)
+	p.lag.Set(float64(max(km.HighWaterMark-km.Offset-1, 0)))
 
 	if len(km.Key) > 0 {
 		m.keys = append(m.keys, "k:"+string(km.Key))
@@ -174,6 +181,19 @@ func (p *partition) accept(ctx context.Context, km kafka.Message) {
 	if p.gate.enter(m) {
 		p.handle(ctx, m)
 	}
+}
+
+// countConsumed counts a read record by its type label.
+func (p *partition) countConsumed(m *Message) {
+	typ := typeLabel(m)
+	c, ok := p.consumed[typ]
+	if !ok {
+		c = p.g.m.consumedVec.WithLabelValues(p.topic, typ)
+		if len(p.consumed) < maxCachedTypes { // unknown types are bounded by the type table
+			p.consumed[typ] = c
+		}
+	}
+	c.Inc()
 }
 
 func (p *partition) handle(ctx context.Context, m *Message) {

@@ -216,17 +216,18 @@ func (a SASLConfig) mechanism() (sasl.Mechanism, error) {
 		return nil, errors.New("kafka.sasl: the password must not contain NUL characters")
 	}
 	if mech == SASLPlain {
-		return plainMechanism{plain.Mechanism{Username: a.Username, Password: pw}}, nil
+		return &plainMechanism{plain.Mechanism{Username: a.Username, Password: pw}}, nil
 	}
 	return newScram(mech, a.Username, pw), nil
 }
 
 // plainMechanism is kafka-go's PLAIN mechanism with the password kept out
-// of fmt output (a dialer printed with %+v shows its mechanism).
+// of fmt output: printed alone it says only its user, and inside a printed
+// dialer, a pointer, it shows as an address.
 type plainMechanism struct{ plain.Mechanism }
 
 // String names the mechanism and user, never the password.
-func (m plainMechanism) String() string { return "PLAIN as " + m.Username }
+func (m *plainMechanism) String() string { return "PLAIN as " + m.Username }
 
 // GoString keeps the password out of %#v output as well.
-func (m plainMechanism) GoString() string { return m.String() }
+func (m *plainMechanism) GoString() string { return m.String() }

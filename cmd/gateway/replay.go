@@ -55,6 +55,10 @@ func replay(args []string, getenv func(string) string, stdout, stderr io.Writer)
 		fmt.Fprintf(stderr, "gateway replay: %v\n", err)
 		return 2
 	}
+	if err := cfg.ApplyKafkaSecurity(); err != nil {
+		fmt.Fprintf(stderr, "gateway replay: %v\n", err)
+		return 2
+	}
 	rc := deadletter.ReplayConfig{
 		Brokers:          cfg.Kafka.Brokers,
 		DLQTopic:         *dlq,

@@ -23,7 +23,14 @@ func topicsCmd(args []string, getenv func(string) string, stdout, stderr io.Writ
 		return 2
 	}
 	cfg, err := app.Load(*configPath, getenv)
+	if err == nil {
+		cfg, err = app.WithRouteTopics(cfg) // the topics routes listen to are inputs too
+	}
 	if err != nil {
+		fmt.Fprintf(stderr, "gateway topics: %v\n", err)
+		return 2
+	}
+	if err := cfg.ApplyKafkaSecurity(); err != nil {
 		fmt.Fprintf(stderr, "gateway topics: %v\n", err)
 		return 2
 	}
@@ -40,7 +47,7 @@ func topicsCmd(args []string, getenv func(string) string, stdout, stderr io.Writ
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	specs := app.RequiredTopics(cfg)
-	problems, err := topics.Check(ctx, cfg.Kafka.Brokers, nil, specs)
+	problems, err := topics.Check(ctx, cfg.Kafka.Brokers, cfg.Outputs.Transport, specs)
 	if err != nil {
 		fmt.Fprintf(stderr, "gateway topics: %v\n", err)
 		return 1
@@ -52,11 +59,11 @@ func topicsCmd(args []string, getenv func(string) string, stdout, stderr io.Writ
 				missing = append(missing, p.Spec)
 			}
 		}
-		if err := topics.Create(ctx, cfg.Kafka.Brokers, nil, missing); err != nil {
+		if err := topics.Create(ctx, cfg.Kafka.Brokers, cfg.Outputs.Transport, missing); err != nil {
 			fmt.Fprintf(stderr, "gateway topics: %v\n", err)
 			return 1
 		}
-		if problems, err = topics.Check(ctx, cfg.Kafka.Brokers, nil, specs); err != nil {
+		if problems, err = topics.Check(ctx, cfg.Kafka.Brokers, cfg.Outputs.Transport, specs); err != nil {
 			fmt.Fprintf(stderr, "gateway topics: %v\n", err)
 			return 1
 		}
