@@ -223,6 +223,10 @@ func (bk *bucket) take(now time.Time) {
 	bk.pacer.AllowN(now, 1)
 }
 
+// noHintPause is how long a budget pauses after a 429 that says neither
+// when the window resets nor when to retry.
+const noHintPause = time.Second
+
 // Wait blocks until a call charged to charges may be made in workspace ws,
 // and counts it. Calls are granted by priority: a waiting call of a higher
 // lane (0 is the highest) goes before any call of a lower lane that needs
@@ -372,11 +376,25 @@ func (b *Budgets) Observe(ws string, charges []rules.Charge, status int, rl braz
 			until = now.Add(rl.RetryAfter)
 		}
 		if until.IsZero() {
-			until = end
+			// No hint: Braze always sends one, so this 429 comes from
+			// something in between (a proxy). Pause briefly rather than
+			// until the end of the window, which may be an hour away.
+			until = now.Add(noHintPause)
+			if end.Before(until) {
+				until = end
+			}
 		}
 		if until.After(now) {
 			bk.pausedUntil = until
-			bk.remote = 0
+			// Nothing is left until the window ends only if the pause
+			// lasts that long; a pause that ends sooner (a reset or
+			// Retry-After inside the window) leaves Braze's count unknown,
+			// so that calls go again at its end and the next answer's
+			// headers tell. Zero would close the budget for the rest of
+			// the window (up to an hour) with no call left to reopen it.
+			if !until.Before(end) {
+				bk.remote = 0
+			}
 		}
 		b.pumpLocked()
 		return

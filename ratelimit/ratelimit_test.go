@@ -356,7 +356,7 @@ func TestObserve429(t *testing.T) {
 	}{
 		{"reset", braze.RateLimit{Present: true, Limit: 10, Reset: base.Add(3 * window)}, 3*window - time.Nanosecond, 3 * window},
 		{"retry-after beyond the window", braze.RateLimit{RetryAfter: 2500 * time.Millisecond}, 2600*time.Millisecond - time.Nanosecond, 2600 * time.Millisecond},
-		{"no headers: the rest of the window", braze.RateLimit{}, window - time.Nanosecond, window},
+		{"no headers: a short pause (here the rest of the window)", braze.RateLimit{}, window - time.Nanosecond, window},
 		{"reset at the window's end", braze.RateLimit{Present: true, Limit: 10, Reset: base.Add(window)}, window - time.Nanosecond, window},
 	}
 	for _, tt := range tests {
@@ -393,6 +393,35 @@ func TestObserve429EarlierWindow(t *testing.T) {
 			}
 			mustGo(t, b, "ws", shared, 9)
 			mustBlock(t, b, "ws", shared)
+		})
+	}
+}
+
+// TestObserve429ResetInsideWindow checks that a 429 whose reset (or
+// Retry-After) comes before the end of the budget's window pauses the budget
+// until then only: calls go again at the reset, not at the end of the window.
+func TestObserve429ResetInsideWindow(t *testing.T) {
+	hourly := Config{Limits: map[rules.Budget]rules.Limit{rules.BudgetShared: {Requests: 1000, Window: time.Hour}}}
+	at := base.Add(10 * time.Minute)
+	tests := []struct {
+		name string
+		rl   braze.RateLimit
+		free time.Time
+	}{
+		{"reset", braze.RateLimit{Present: true, Limit: 1000, Remaining: 0, Reset: at.Add(time.Second)}, at.Add(time.Second)},
+		{"retry-after", braze.RateLimit{RetryAfter: 2 * time.Second}, at.Add(2 * time.Second)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b, clk := newBudgets(t, hourly, 10*time.Minute)
+			mustGo(t, b, "ws", shared, 1)
+			b.Observe("ws", shared, http.StatusTooManyRequests, tt.rl)
+			if s := snapshot(t, b, "ws", shared[0]); !s.Paused {
+				t.Fatalf("after a 429: snapshot = %+v, want paused", s)
+			}
+			mustBlock(t, b, "ws", shared)
+			clk.set(tt.free)
+			mustGo(t, b, "ws", shared, 5)
 		})
 	}
 }
@@ -596,4 +625,15 @@ func BenchmarkWaitUncontended(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// TestObserve429WithoutHintInLongWindow checks that a 429 without any hint
+// pauses an hourly budget briefly, not until the top of the hour.
+func TestObserve429WithoutHintInLongWindow(t *testing.T) {
+	b, clk := newBudgets(t, Config{Limits: map[rules.Budget]rules.Limit{rules.BudgetShared: {Requests: 1000, Window: time.Hour}}}, 0)
+	mustGo(t, b, "ws", shared, 1)
+	b.Observe("ws", shared, http.StatusTooManyRequests, braze.RateLimit{})
+	mustBlock(t, b, "ws", shared)
+	clk.set(base.Add(noHintPause))
+	mustGo(t, b, "ws", shared, 1)
 }
