@@ -107,7 +107,7 @@ func DefaultConfig() Config {
 			{Name: "braze.trigger", Lane: 1},
 			{Name: "braze.schedule", Lane: 2},
 		},
-		MaxInflight:       5000,
+		MaxInflight:       1000,
 		CommitInterval:    500 * time.Millisecond,
 		MaxWait:           250 * time.Millisecond,
 		SessionTimeout:    10 * time.Second,

@@ -2,7 +2,6 @@ package deadletter
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sync"
 	"time"
@@ -25,6 +24,7 @@ type Follower struct {
 
 	mu   sync.Mutex
 	read map[int]int64 // next offset to read, per partition
+	self string        // instance id of this process's own results
 	cond chan struct{} // closed and replaced whenever read moves
 }
 
@@ -84,7 +84,10 @@ func (f *Follower) follow(ctx context.Context, p int) {
 			continue
 		}
 		var res event.Result
-		if len(m.Value) > 0 && json.Unmarshal(m.Value, &res) == nil {
+		if f.own(m) {
+			// This process wrote it and recorded it when the write was
+			// acknowledged: nothing to learn.
+		} else if len(m.Value) > 0 && res.UnmarshalJSON(m.Value) == nil {
 			f.apply(&res)
 		}
 		f.mu.Lock()
@@ -96,11 +99,22 @@ func (f *Follower) follow(ctx context.Context, p int) {
 }
 
 // Sync waits until every result written before the call has been read
-// (the follower has reached each partition's end offset as of now).
+// (the follower has reached each partition's end offset as of now). It
+// keeps asking for the end offsets until ctx ends: a real cluster answers
+// "not leader" for a moment after the topic is created or while a leader
+// moves, and nothing at all while the brokers restart.
 func (f *Follower) Sync(ctx context.Context) error {
 	ends, err := f.ends(ctx)
-	if err != nil {
-		return err
+	for attempt := 1; err != nil; attempt++ {
+		if attempt == 1 || attempt%20 == 0 {
+			f.log.Warn("cannot read the results topic's end offsets; retrying", zap.Int("attempt", attempt), zap.Error(err))
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("results sync: %w (last error: %w)", ctx.Err(), err)
+		case <-time.After(250 * time.Millisecond):
+		}
+		ends, err = f.ends(ctx)
 	}
 	for {
 		f.mu.Lock()
@@ -154,4 +168,27 @@ func (f *Follower) ends(ctx context.Context) (map[int]int64, error) {
 		out[po.Partition] = po.LastOffset
 	}
 	return out, nil
+}
+
+// IgnoreOwn makes the follower skip the result records that the writer
+// with this instance id wrote (see Writer.Instance).
+func (f *Follower) IgnoreOwn(instance string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.self = instance
+}
+
+func (f *Follower) own(m kafka.Message) bool {
+	f.mu.Lock()
+	self := f.self
+	f.mu.Unlock()
+	if self == "" {
+		return false
+	}
+	for _, h := range m.Headers {
+		if h.Key == HeaderInstance {
+			return string(h.Value) == self
+		}
+	}
+	return false
 }

@@ -10,7 +10,8 @@
 package deadletter
 
 import (
-	"encoding/json"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -60,6 +61,11 @@ func (c Config) Validate() error {
 // Writer writes dead letters and results. It is safe for concurrent use;
 // Close flushes pending writes.
 type Writer struct {
+	// instance tags this process's result records, so that its own
+	// follower skips decoding what it already knows.
+	instance       string
+	instanceHeader []kafka.Header
+
 	dlq, results *kafka.Writer
 	log          *zap.Logger
 	written      *prometheus.CounterVec
@@ -67,7 +73,19 @@ type Writer struct {
 
 	mu     sync.Mutex
 	closed bool
+
+	// Results are handed to kafka-go in groups (one per event otherwise
+	// costs a call, a map and a batch lookup each): at most
+	// resultsGroup records or resultsDelay of waiting.
+	rmu     sync.Mutex
+	pending []kafka.Message
 }
+
+// Grouping of results records before they are handed to kafka-go.
+const (
+	resultsGroup = 128
+	resultsDelay = time.Millisecond
+)
 
 // New returns a Writer. reg receives its metrics (nil: none).
 func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (*Writer, error) {
@@ -78,7 +96,8 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (*Writer, error
 		log = zap.NewNop()
 	}
 	w := &Writer{
-		log: log.Named("outputs"),
+		instance: newInstanceID(),
+		log:      log.Named("outputs"),
 		written: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "braze_gateway_output_records_total",
 			Help: "Records written to the dead-letter and results topics.",
@@ -91,6 +110,7 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (*Writer, error
 	if reg != nil {
 		reg.MustRegister(w.written, w.failures)
 	}
+	w.instanceHeader = []kafka.Header{{Key: HeaderInstance, Value: []byte(w.instance)}}
 	w.dlq = w.newKafkaWriter(cfg, cfg.DLQTopic)
 	w.results = w.newKafkaWriter(cfg, cfg.ResultsTopic)
 	return w, nil
@@ -103,16 +123,20 @@ func (w *Writer) newKafkaWriter(cfg Config, topic string) *kafka.Writer {
 		Balancer:     &kafka.Murmur2Balancer{}, // same partitioning as Java producers
 		RequiredAcks: kafka.RequireAll,
 		BatchTimeout: cfg.BatchTimeout,
-		BatchSize:    1000,
-		Async:        true,
-		ErrorLogger:  kafka.LoggerFunc(w.log.Sugar().Debugf),
+		// kafka-go allocates room for BatchSize messages in every batch it
+		// opens (one per partition and batch timeout): 1,000 made each
+		// batch 160 KB, most of it unused.
+		BatchSize:   100,
+		Async:       true,
+		ErrorLogger: kafka.LoggerFunc(w.log.Sugar().Debugf),
 	}
 	if cfg.Transport != nil { // a typed nil would not mean "default"
 		kw.Transport = cfg.Transport
 	}
+	written, failed := w.written.WithLabelValues(topic), w.failures.WithLabelValues(topic)
 	kw.Completion = func(msgs []kafka.Message, err error) {
 		for _, m := range msgs {
-			w.completed(kw, m, err)
+			w.completed(kw, m, err, written, failed)
 		}
 	}
 	return kw
@@ -124,31 +148,39 @@ type pendingWrite struct {
 	attempts int
 }
 
-func (w *Writer) completed(kw *kafka.Writer, m kafka.Message, err error) {
+func (w *Writer) completed(kw *kafka.Writer, m kafka.Message, err error, written, failed prometheus.Counter) {
 	pw := m.WriterData.(*pendingWrite)
 	if err == nil {
-		w.written.WithLabelValues(kw.Topic).Inc()
+		written.Inc()
 		pw.done(nil)
 		return
 	}
-	w.failures.WithLabelValues(kw.Topic).Inc()
+	failed.Inc()
 	pw.attempts++
 	wait := min(time.Duration(pw.attempts)*200*time.Millisecond, 5*time.Second)
 	w.log.Warn("output write failed; retrying", zap.String("topic", kw.Topic), zap.Int("attempt", pw.attempts), zap.Error(err))
+	// kafka-go fills in the topic of a message the broker answered with an
+	// error, and a writer that names its topic refuses a message that
+	// names one too: without this, every such retry would fail at once.
+	m.Topic = ""
 	time.AfterFunc(wait, func() { w.write(kw, m) })
 }
 
-func (w *Writer) write(kw *kafka.Writer, m kafka.Message) {
+func (w *Writer) write(kw *kafka.Writer, msgs ...kafka.Message) {
 	w.mu.Lock()
 	closed := w.closed
 	w.mu.Unlock()
 	if closed {
-		m.WriterData.(*pendingWrite).done(errors.New("deadletter: writer closed"))
+		for _, m := range msgs {
+			m.WriterData.(*pendingWrite).done(errors.New("deadletter: writer closed"))
+		}
 		return
 	}
 	// Async mode: WriteMessages only enqueues; the outcome arrives in Completion.
-	if err := kw.WriteMessages(backgroundCtx, m); err != nil {
-		m.WriterData.(*pendingWrite).done(fmt.Errorf("deadletter: enqueue: %w", err))
+	if err := kw.WriteMessages(backgroundCtx, msgs...); err != nil {
+		for _, m := range msgs {
+			m.WriterData.(*pendingWrite).done(fmt.Errorf("deadletter: enqueue: %w", err))
+		}
 	}
 }
 
@@ -166,20 +198,46 @@ func (w *Writer) DeadLetter(rec *event.Record, dl *event.DeadLetter, done func(e
 // Result writes r to the results topic, keyed source/id, and calls done
 // when acknowledged.
 func (w *Writer) Result(r *event.Result, done func(error)) {
-	v, err := json.Marshal(r)
+	v, err := r.AppendJSON(make([]byte, 0, 384))
 	if err != nil {
 		done(fmt.Errorf("deadletter: encode result: %w", err))
 		return
 	}
-	w.write(w.results, kafka.Message{
+	m := kafka.Message{
 		Key:        []byte(event.ResultKey(r.Source, r.ID)),
 		Value:      v,
+		Headers:    w.instanceHeader,
 		WriterData: &pendingWrite{done: done},
-	})
+	}
+	w.rmu.Lock()
+	w.pending = append(w.pending, m)
+	var group []kafka.Message
+	switch len(w.pending) {
+	case resultsGroup:
+		group, w.pending = w.pending, make([]kafka.Message, 0, resultsGroup)
+	case 1:
+		time.AfterFunc(resultsDelay, w.flushResults)
+	}
+	w.rmu.Unlock()
+	if group != nil {
+		w.write(w.results, group...)
+	}
+}
+
+// flushResults hands the waiting results records to kafka-go.
+func (w *Writer) flushResults() {
+	w.rmu.Lock()
+	group := w.pending
+	w.pending = nil
+	w.rmu.Unlock()
+	if len(group) > 0 {
+		w.write(w.results, group...)
+	}
 }
 
 // Close flushes pending writes and stops retrying failed ones.
 func (w *Writer) Close() error {
+	w.flushResults()
 	w.mu.Lock()
 	w.closed = true
 	w.mu.Unlock()
@@ -229,4 +287,16 @@ func Headers(rec *event.Record, dl *event.DeadLetter) []kafka.Header {
 	}
 	add(HeaderFailedAt, dl.FailedAt.UTC().Format(time.RFC3339Nano))
 	return hs
+}
+
+// HeaderInstance names the process that wrote a result record.
+const HeaderInstance = "gateway.instance"
+
+// Instance returns the id this writer tags its result records with.
+func (w *Writer) Instance() string { return w.instance }
+
+func newInstanceID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }

@@ -143,13 +143,16 @@ func decodeStructured(value []byte, ev *Event) error {
 	}
 	// One validating pass, then a scan of the top-level members: data stays
 	// raw and nothing is decoded that routing and batching do not need.
-	if !json.Valid(value) {
-		var env envelope
-		return Errorf(ReasonInvalidEvent, "value is not a JSON CloudEvent: %s", jsonErr(json.Unmarshal(value, &env)))
-	}
-	ms, err := members(value)
-	if err != nil {
-		return Errorf(ReasonInvalidEvent, "value is not a JSON object")
+	ms, ok := validMembers(value)
+	if !ok {
+		if !json.Valid(value) {
+			var env envelope
+			return Errorf(ReasonInvalidEvent, "value is not a JSON CloudEvent: %s", jsonErr(json.Unmarshal(value, &env)))
+		}
+		var err error
+		if ms, err = members(value); err != nil {
+			return Errorf(ReasonInvalidEvent, "value is not a JSON object")
+		}
 	}
 	var a attrs
 	var data []byte
@@ -241,7 +244,7 @@ func decodeBinary(rec *Record, ev *Event) error {
 	if len(rec.Value) == 0 {
 		return Errorf(ReasonInvalidEvent, "record has no value (tombstone)")
 	}
-	if !json.Valid(rec.Value) {
+	if !validJSON(rec.Value) {
 		return Errorf(ReasonInvalidEvent, "value (data) is not valid JSON")
 	}
 	ev.Mode = Binary

@@ -35,7 +35,7 @@ func members(obj []byte) ([]member, error) {
 	if i >= len(obj) || obj[i] != '{' {
 		return nil, errNotObject
 	}
-	var out []member
+	out := make([]member, 0, memberCap(obj))
 	i = skipWS(obj, i+1)
 	if i < len(obj) && obj[i] == '}' {
 		return out, nil
@@ -73,6 +73,11 @@ func members(obj []byte) ([]member, error) {
 	}
 	return nil, errMalformed
 }
+
+// memberCap guesses how many members an object of this size has (a
+// member takes at least six bytes, most take more than thirty), so that
+// members are collected with one allocation of about the right size.
+func memberCap(obj []byte) int { return min(1+len(obj)/32, 16) }
 
 // elements splits a JSON array into its raw elements.
 func elements(arr []byte) ([][]byte, error) {
@@ -266,4 +271,231 @@ func unquoteCheck(raw []byte) (bool, error) {
 	}
 	_, err := unquote(raw)
 	return err == nil, err
+}
+
+// The validating scanner below replaces a json.Valid pass followed by
+// members: it checks the grammar and splits the top-level object in one
+// pass. It is strict where encoding/json is strict (strings, escapes,
+// numbers, literals, nesting) and accepts what it accepts (invalid UTF-8
+// inside strings); when it rejects a value, callers ask encoding/json,
+// which also words the error, so decisions never differ.
+
+// maxScanDepth is the deepest nesting the validating scanner follows;
+// deeper values are left to encoding/json.
+const maxScanDepth = 200
+
+// validMembers splits obj, which must be exactly one JSON object
+// (surrounding white space allowed), into its members while validating
+// it. ok is false when obj is not such an object or the scanner cannot
+// decide.
+func validMembers(obj []byte) (ms []member, ok bool) {
+	i := skipWS(obj, 0)
+	if i >= len(obj) || obj[i] != '{' {
+		return nil, false
+	}
+	ms = make([]member, 0, memberCap(obj))
+	i = skipWS(obj, i+1)
+	if i < len(obj) && obj[i] == '}' {
+		return ms, skipWS(obj, i+1) == len(obj)
+	}
+	for {
+		ks := i
+		ke, ok := scanString(obj, i)
+		if !ok {
+			return nil, false
+		}
+		i = skipWS(obj, ke)
+		if i >= len(obj) || obj[i] != ':' {
+			return nil, false
+		}
+		vs := skipWS(obj, i+1)
+		ve, ok := scanValue(obj, vs, 1)
+		if !ok {
+			return nil, false
+		}
+		ms = append(ms, member{raw: obj[ks:ke], value: obj[vs:ve]})
+		i = skipWS(obj, ve)
+		if i >= len(obj) {
+			return nil, false
+		}
+		switch obj[i] {
+		case '}':
+			return ms, skipWS(obj, i+1) == len(obj)
+		case ',':
+			i = skipWS(obj, i+1)
+		default:
+			return nil, false
+		}
+	}
+}
+
+// validJSON reports whether b is one valid JSON value, as json.Valid does.
+func validJSON(b []byte) bool {
+	i := skipWS(b, 0)
+	if e, ok := scanValue(b, i, 0); ok && skipWS(b, e) == len(b) {
+		return true
+	}
+	return json.Valid(b)
+}
+
+// scanValue validates the JSON value starting at b[i] and returns the
+// index just past it.
+func scanValue(b []byte, i, depth int) (int, bool) {
+	if i >= len(b) {
+		return 0, false
+	}
+	switch b[i] {
+	case '{', '[':
+		if depth >= maxScanDepth {
+			return 0, false
+		}
+		obj := b[i] == '{'
+		closing := byte(']')
+		if obj {
+			closing = '}'
+		}
+		i = skipWS(b, i+1)
+		if i < len(b) && b[i] == closing {
+			return i + 1, true
+		}
+		for {
+			if obj {
+				e, ok := scanString(b, i)
+				if !ok {
+					return 0, false
+				}
+				i = skipWS(b, e)
+				if i >= len(b) || b[i] != ':' {
+					return 0, false
+				}
+				i = skipWS(b, i+1)
+			}
+			e, ok := scanValue(b, i, depth+1)
+			if !ok {
+				return 0, false
+			}
+			i = skipWS(b, e)
+			if i >= len(b) {
+				return 0, false
+			}
+			switch b[i] {
+			case closing:
+				return i + 1, true
+			case ',':
+				i = skipWS(b, i+1)
+			default:
+				return 0, false
+			}
+		}
+	case '"':
+		return scanString(b, i)
+	case 't':
+		return scanLiteral(b, i, "true")
+	case 'f':
+		return scanLiteral(b, i, "false")
+	case 'n':
+		return scanLiteral(b, i, "null")
+	default:
+		return scanNumber(b, i)
+	}
+}
+
+func scanLiteral(b []byte, i int, lit string) (int, bool) {
+	if len(b)-i < len(lit) || string(b[i:i+len(lit)]) != lit {
+		return 0, false
+	}
+	return i + len(lit), true
+}
+
+// plainStringByte marks the bytes a string may hold as they are: all but
+// the quote, the backslash and control characters.
+var plainStringByte = func() (t [256]bool) {
+	for c := 0x20; c < 256; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+// scanString validates the string starting at b[i] (a '"'): no control
+// characters, only JSON's escapes.
+func scanString(b []byte, i int) (int, bool) {
+	if i >= len(b) || b[i] != '"' {
+		return 0, false
+	}
+	for i++; i < len(b); i++ {
+		for i < len(b) && plainStringByte[b[i]] {
+			i++
+		}
+		if i >= len(b) {
+			break
+		}
+		switch c := b[i]; {
+		case c == '"':
+			return i + 1, true
+		case c < 0x20:
+			return 0, false
+		default: // a backslash
+			i++
+			if i >= len(b) {
+				return 0, false
+			}
+			switch b[i] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			case 'u':
+				if len(b)-i <= 4 {
+					return 0, false
+				}
+				for _, h := range b[i+1 : i+5] {
+					if !('0' <= h && h <= '9' || 'a' <= h && h <= 'f' || 'A' <= h && h <= 'F') {
+						return 0, false
+					}
+				}
+				i += 4
+			default:
+				return 0, false
+			}
+		}
+	}
+	return 0, false
+}
+
+// scanNumber validates a JSON number: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+func scanNumber(b []byte, i int) (int, bool) {
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	switch {
+	case i >= len(b):
+		return 0, false
+	case b[i] == '0':
+		i++
+	case '1' <= b[i] && b[i] <= '9':
+		i = scanDigits(b, i)
+	default:
+		return 0, false
+	}
+	if i < len(b) && b[i] == '.' {
+		s := i + 1
+		if i = scanDigits(b, s); i == s {
+			return 0, false
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		s := i
+		if i = scanDigits(b, s); i == s {
+			return 0, false
+		}
+	}
+	return i, true
+}
+
+func scanDigits(b []byte, i int) int {
+	for i < len(b) && '0' <= b[i] && b[i] <= '9' {
+		i++
+	}
+	return i
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"reflect"
 	"strconv"
+	"sync"
 )
 
 // request holds every top-level key of every endpoint's body. Values stay raw
@@ -67,14 +68,15 @@ type userAlias struct {
 	AliasLabel json.RawMessage `json:"alias_label"`
 }
 
-// decodeRequest parses body as a JSON object into a request.
-func decodeRequest(body []byte) (*request, *Violation) {
-	req := new(request)
-	if v := decodeObject(body, req); v != nil {
-		return nil, v
-	}
-	return req, nil
+// decodeRequest parses body as a JSON object into req.
+func decodeRequest(body []byte, req *request) *Violation {
+	return decodeObject(body, req)
 }
+
+// requests recycles request structs: one is decoded per checked event,
+// and nothing keeps it after check returns (values are sub-slices of the
+// body, and violations copy what they quote).
+var requests = sync.Pool{New: func() any { return new(request) }}
 
 // decodeObject decodes body, which must be one JSON object, into v. A syntax
 // error or a body that is not an object is a Bad Request.
@@ -84,6 +86,12 @@ func decodeObject(body []byte, v any) *Violation {
 			return &Violation{Label: LabelBadRequest, Detail: "request body must be a JSON object"}
 		}
 		return &Violation{Label: LabelBadRequest, Detail: "request body is not valid JSON"}
+	}
+	if f, ok := v.(rawFields); ok {
+		if fastDecodeObject(body, f) {
+			return nil
+		}
+		resetFields(f)
 	}
 	if err := json.Unmarshal(body, v); err != nil {
 		var se *json.SyntaxError
@@ -103,6 +111,9 @@ func objectList[T any](m json.RawMessage, field string) ([]T, *Violation) {
 	if m[0] != '[' {
 		return nil, invalid(field, "must be an array of objects")
 	}
+	if out, ok := fastObjectList[T](m); ok {
+		return out, nil
+	}
 	var out []T
 	if v := decodeInto(m, &out, field); v != nil {
 		return nil, v
@@ -110,9 +121,28 @@ func objectList[T any](m json.RawMessage, field string) ([]T, *Violation) {
 	return out, nil
 }
 
+// resetFields zeroes a rawFields struct after a fast decode gave up.
+func resetFields(f rawFields) {
+	for _, n := range f.names() {
+		*f.field([]byte(n)) = nil
+	}
+}
+
 // decodeInto decodes the already validated JSON value m into v and turns a
 // type mismatch into an "invalid value" violation of field.
 func decodeInto(m json.RawMessage, v any, field string) *Violation {
+	switch dst := v.(type) {
+	case *[]json.RawMessage:
+		if out, ok := fastRawArray(m); ok {
+			*dst = out
+			return nil
+		}
+	case rawFields:
+		if fastDecodeObject(m, dst) {
+			return nil
+		}
+		resetFields(dst)
+	}
 	if err := json.Unmarshal(m, v); err != nil {
 		return decodeViolation(err, field)
 	}

@@ -123,8 +123,12 @@ func check(path string, body []byte, opts *Options) *Violation {
 	if ep == epUnknown {
 		return &Violation{Label: LabelUnknownEndpoint, Detail: "no POST endpoint " + truncate(path, 64)}
 	}
-	req, v := decodeRequest(body)
-	if v != nil {
+	req := requests.Get().(*request)
+	defer func() {
+		*req = request{}
+		requests.Put(req)
+	}()
+	if v := decodeRequest(body, req); v != nil {
 		return v
 	}
 	c := checker{req: req, opts: opts, ep: ep}

@@ -90,8 +90,11 @@ func (c *checker) recipient(rc *recipient, i int, canvas bool) *Violation {
 			return invalid(field("user_alias"), "must be a JSON object")
 		}
 		var a userAlias
-		if err := json.Unmarshal(rc.UserAlias, &a); err != nil {
-			return decodeViolation(err, field("user_alias"))
+		if !fastDecodeObject(rc.UserAlias, &a) {
+			a = userAlias{}
+			if err := json.Unmarshal(rc.UserAlias, &a); err != nil {
+				return decodeViolation(err, field("user_alias"))
+			}
 		}
 		if v := checkAlias(&a, i, "recipients", ".user_alias"); v != nil {
 			return v
@@ -119,8 +122,8 @@ func (c *checker) recipient(rc *recipient, i int, canvas bool) *Violation {
 		return &Violation{Label: LabelInvalidRecipient, Field: field("send_to_existing_only"),
 			Detail: "cannot be false for a user_alias recipient"}
 	}
-	if v := object(rc.Attributes, field("attributes")); v != nil {
-		return v
+	if present(rc.Attributes) && !isObject(rc.Attributes) {
+		return invalid(field("attributes"), "must be a JSON object")
 	}
 	return c.properties(canvas, rc.TriggerProperties, rc.Context, rc.CanvasEntryProperties, i)
 }
@@ -275,6 +278,9 @@ func arrayLen(m json.RawMessage, field string) (int, *Violation) {
 	}
 	if m[0] != '[' {
 		return 0, invalid(field, "must be an array")
+	}
+	if n, ok := fastArrayLen(m); ok {
+		return n, nil
 	}
 	var items []json.RawMessage
 	if v := decodeInto(m, &items, field); v != nil {

@@ -1,0 +1,522 @@
+package rules
+
+import (
+	"encoding/json"
+)
+
+// This file is the fast path of decoding: a validating scanner that fills
+// the structs of raw fields (request, recipient, userAlias,
+// countRecipients) exactly as encoding/json would, without reflection and
+// without copying values. Whenever it meets something whose encoding/json
+// reading it does not reproduce with certainty (an escaped or non-ASCII key
+// that is not an exact field name, nesting deeper than maxFastDepth, any
+// syntax error), it reports false and the caller decodes with encoding/json,
+// which then also produces the error message. So a body gets the same
+// fields, and the same violation, either way; fastjson_test.go checks this
+// against encoding/json.
+//
+// Values are sub-slices of the input, not copies: Check never modifies the
+// body and keeps nothing of it after it returns.
+
+// maxFastDepth is the deepest nesting the fast path follows.
+const maxFastDepth = 200
+
+// rawFields is a struct whose fields are all json.RawMessage; field returns
+// the field whose JSON name is exactly key, or nil.
+type rawFields interface {
+	field(key []byte) *json.RawMessage
+	// names lists the JSON names of the fields, for case-insensitive matches.
+	names() []string
+}
+
+// foldField returns the field of f matching key case-insensitively, as
+// encoding/json matches a key that is no exact field name. key is ASCII.
+func foldField(f rawFields, key []byte) *json.RawMessage {
+	for _, n := range f.names() {
+		if asciiEqualFold(key, n) {
+			return f.field([]byte(n))
+		}
+	}
+	return nil
+}
+
+func asciiEqualFold(a []byte, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range len(a) {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
+// fastDecodeObject decodes body, which must be exactly one JSON object
+// (surrounding white space allowed), into f. ok is false when the fast
+// path cannot decide; f may then hold partial results and must be reset.
+func fastDecodeObject(body []byte, f rawFields) bool {
+	i := skipSpace(body, 0)
+	end, ok := fastObject(body, i, f, 0)
+	return ok && skipSpace(body, end) == len(body)
+}
+
+// fastObject decodes the object starting at b[i] into f (nil: only
+// validate) and returns the index just past it.
+func fastObject(b []byte, i int, f rawFields, depth int) (int, bool) {
+	if i >= len(b) || b[i] != '{' || depth >= maxFastDepth {
+		return 0, false
+	}
+	i = skipSpace(b, i+1)
+	if i < len(b) && b[i] == '}' {
+		return i + 1, true
+	}
+	for {
+		ks := i
+		ke, ok := scanString(b, i)
+		if !ok {
+			return 0, false
+		}
+		i = skipSpace(b, ke)
+		if i >= len(b) || b[i] != ':' {
+			return 0, false
+		}
+		vs := skipSpace(b, i+1)
+		ve, ok := scanValue(b, vs, depth+1)
+		if !ok {
+			return 0, false
+		}
+		if f != nil {
+			key := b[ks+1 : ke-1]
+			p := f.field(key)
+			if p == nil {
+				if !plainASCII(key) {
+					return 0, false // escapes or non-ASCII: encoding/json's folding decides
+				}
+				p = foldField(f, key)
+			}
+			if p != nil {
+				*p = b[vs:ve]
+			}
+		}
+		i = skipSpace(b, ve)
+		if i >= len(b) {
+			return 0, false
+		}
+		switch b[i] {
+		case '}':
+			return i + 1, true
+		case ',':
+			i = skipSpace(b, i+1)
+		default:
+			return 0, false
+		}
+	}
+}
+
+// plainASCII reports whether a key holds only printable ASCII without
+// backslashes (so it reads as written).
+func plainASCII(key []byte) bool {
+	for _, c := range key {
+		if c >= 0x80 || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
+// fastElements calls each for every element of the array m (raw, trimmed)
+// and reports whether m is a valid JSON array that each accepted.
+func fastElements(m []byte, each func(el []byte) bool) bool {
+	i := skipSpace(m, 0)
+	if i >= len(m) || m[i] != '[' {
+		return false
+	}
+	i = skipSpace(m, i+1)
+	if i < len(m) && m[i] == ']' {
+		return skipSpace(m, i+1) == len(m)
+	}
+	for {
+		e, ok := scanValue(m, i, 1)
+		if !ok || !each(m[i:e]) {
+			return false
+		}
+		i = skipSpace(m, e)
+		if i >= len(m) {
+			return false
+		}
+		switch m[i] {
+		case ']':
+			return skipSpace(m, i+1) == len(m)
+		case ',':
+			i = skipSpace(m, i+1)
+		default:
+			return false
+		}
+	}
+}
+
+// fastRawArray is json.Unmarshal(m, &[]json.RawMessage{}) for a valid array.
+func fastRawArray(m []byte) ([]json.RawMessage, bool) {
+	var out []json.RawMessage
+	ok := fastElements(m, func(el []byte) bool {
+		out = append(out, el)
+		return true
+	})
+	if ok && out == nil {
+		out = []json.RawMessage{}
+	}
+	return out, ok
+}
+
+// fastArrayLen counts the elements of a valid JSON array.
+func fastArrayLen(m []byte) (int, bool) {
+	n := 0
+	ok := fastElements(m, func([]byte) bool { n++; return true })
+	return n, ok
+}
+
+// fastObjectList is json.Unmarshal(m, &[]T{}) for an array of objects (or
+// nulls, which leave their element zero), where *T is a rawFields.
+func fastObjectList[T any](m []byte) ([]T, bool) {
+	out := make([]T, 0, 1)
+	var zero T
+	ok := fastElements(m, func(el []byte) bool {
+		out = append(out, zero)
+		switch el[0] {
+		case '{':
+			f, isFields := any(&out[len(out)-1]).(rawFields)
+			if !isFields {
+				return false
+			}
+			if _, ok := fastObject(el, 0, f, 1); !ok {
+				return false
+			}
+		case 'n': // null: the element stays zero
+		default:
+			return false // a type error: encoding/json words it
+		}
+		return true
+	})
+	return out, ok
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) {
+		switch b[i] {
+		case ' ', '\t', '\n', '\r':
+			i++
+		default:
+			return i
+		}
+	}
+	return i
+}
+
+// scanValue validates the JSON value starting at b[i] and returns the
+// index just past it.
+func scanValue(b []byte, i, depth int) (int, bool) {
+	if i >= len(b) {
+		return 0, false
+	}
+	switch c := b[i]; c {
+	case '{':
+		return fastObject(b, i, nil, depth)
+	case '[':
+		if depth >= maxFastDepth {
+			return 0, false
+		}
+		i = skipSpace(b, i+1)
+		if i < len(b) && b[i] == ']' {
+			return i + 1, true
+		}
+		for {
+			e, ok := scanValue(b, i, depth+1)
+			if !ok {
+				return 0, false
+			}
+			i = skipSpace(b, e)
+			if i >= len(b) {
+				return 0, false
+			}
+			switch b[i] {
+			case ']':
+				return i + 1, true
+			case ',':
+				i = skipSpace(b, i+1)
+			default:
+				return 0, false
+			}
+		}
+	case '"':
+		return scanString(b, i)
+	case 't':
+		return scanLiteral(b, i, "true")
+	case 'f':
+		return scanLiteral(b, i, "false")
+	case 'n':
+		return scanLiteral(b, i, "null")
+	default:
+		return scanNumber(b, i)
+	}
+}
+
+func scanLiteral(b []byte, i int, lit string) (int, bool) {
+	if len(b)-i < len(lit) || string(b[i:i+len(lit)]) != lit {
+		return 0, false
+	}
+	return i + len(lit), true
+}
+
+// scanString validates the string starting at b[i] (a '"'): no control
+// characters, only JSON's escapes. Invalid UTF-8 is accepted, as by
+// encoding/json.
+func scanString(b []byte, i int) (int, bool) {
+	if i >= len(b) || b[i] != '"' {
+		return 0, false
+	}
+	for i++; i < len(b); i++ {
+		for i < len(b) && plainStringByte[b[i]] {
+			i++
+		}
+		if i >= len(b) {
+			break
+		}
+		switch c := b[i]; {
+		case c == '"':
+			return i + 1, true
+		case c < 0x20:
+			return 0, false
+		case c == '\\':
+			i++
+			if i >= len(b) {
+				return 0, false
+			}
+			switch b[i] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			case 'u':
+				if len(b)-i <= 4 {
+					return 0, false
+				}
+				for _, h := range b[i+1 : i+5] {
+					if !isHex(h) {
+						return 0, false
+					}
+				}
+				i += 4
+			default:
+				return 0, false
+			}
+		}
+	}
+	return 0, false
+}
+
+// plainStringByte marks the bytes a string may hold as they are: all but
+// the quote, the backslash and control characters.
+var plainStringByte = func() (t [256]bool) {
+	for c := 0x20; c < 256; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+func isHex(c byte) bool { return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F' }
+
+// scanNumber validates a JSON number: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+func scanNumber(b []byte, i int) (int, bool) {
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	switch {
+	case i >= len(b):
+		return 0, false
+	case b[i] == '0':
+		i++
+	case '1' <= b[i] && b[i] <= '9':
+		i = digits(b, i)
+	default:
+		return 0, false
+	}
+	if i < len(b) && b[i] == '.' {
+		s := i + 1
+		if i = digits(b, s); i == s {
+			return 0, false
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		s := i
+		if i = digits(b, s); i == s {
+			return 0, false
+		}
+	}
+	return i, true
+}
+
+func digits(b []byte, i int) int {
+	for i < len(b) && '0' <= b[i] && b[i] <= '9' {
+		i++
+	}
+	return i
+}
+
+// The field tables. fastjson_test.go checks them against the structs' tags.
+
+var requestNames = []string{
+	"broadcast", "external_user_ids", "user_aliases", "segment_id", "audience", "custom_audience",
+	"campaign_id", "canvas_id", "send_id", "override_frequency_capping", "override_messaging_limits",
+	"recipient_subscription_state", "messages", "schedule", "schedule_id", "trigger_properties", "context",
+	"canvas_entry_properties", "recipients", "attachments", "name", "description", "tag_names", "app_id",
+	"activity_id", "activity_attributes_type", "activity_attributes", "content_state", "stale_date",
+	"notification", "end_activity", "dismissal_date",
+}
+
+func (r *request) names() []string { return requestNames }
+
+func (r *request) field(k []byte) *json.RawMessage {
+	switch string(k) {
+	case "broadcast":
+		return &r.Broadcast
+	case "external_user_ids":
+		return &r.ExternalUserIDs
+	case "user_aliases":
+		return &r.UserAliases
+	case "segment_id":
+		return &r.SegmentID
+	case "audience":
+		return &r.Audience
+	case "custom_audience":
+		return &r.CustomAudience
+	case "campaign_id":
+		return &r.CampaignID
+	case "canvas_id":
+		return &r.CanvasID
+	case "send_id":
+		return &r.SendID
+	case "override_frequency_capping":
+		return &r.OverrideFrequencyCapping
+	case "override_messaging_limits":
+		return &r.OverrideMessagingLimits
+	case "recipient_subscription_state":
+		return &r.RecipientSubscriptionState
+	case "messages":
+		return &r.Messages
+	case "schedule":
+		return &r.Schedule
+	case "schedule_id":
+		return &r.ScheduleID
+	case "trigger_properties":
+		return &r.TriggerProperties
+	case "context":
+		return &r.Context
+	case "canvas_entry_properties":
+		return &r.CanvasEntryProperties
+	case "recipients":
+		return &r.Recipients
+	case "attachments":
+		return &r.Attachments
+	case "name":
+		return &r.Name
+	case "description":
+		return &r.Description
+	case "tag_names":
+		return &r.TagNames
+	case "app_id":
+		return &r.AppID
+	case "activity_id":
+		return &r.ActivityID
+	case "activity_attributes_type":
+		return &r.ActivityAttributesType
+	case "activity_attributes":
+		return &r.ActivityAttributes
+	case "content_state":
+		return &r.ContentState
+	case "stale_date":
+		return &r.StaleDate
+	case "notification":
+		return &r.Notification
+	case "end_activity":
+		return &r.EndActivity
+	case "dismissal_date":
+		return &r.DismissalDate
+	}
+	return nil
+}
+
+var recipientNames = []string{
+	"external_user_id", "user_alias", "email", "braze_id", "prioritization", "trigger_properties",
+	"context", "canvas_entry_properties", "send_to_existing_only", "attributes",
+}
+
+func (r *recipient) names() []string { return recipientNames }
+
+func (r *recipient) field(k []byte) *json.RawMessage {
+	switch string(k) {
+	case "external_user_id":
+		return &r.ExternalUserID
+	case "user_alias":
+		return &r.UserAlias
+	case "email":
+		return &r.Email
+	case "braze_id":
+		return &r.BrazeID
+	case "prioritization":
+		return &r.Prioritization
+	case "trigger_properties":
+		return &r.TriggerProperties
+	case "context":
+		return &r.Context
+	case "canvas_entry_properties":
+		return &r.CanvasEntryProperties
+	case "send_to_existing_only":
+		return &r.SendToExistingOnly
+	case "attributes":
+		return &r.Attributes
+	}
+	return nil
+}
+
+var userAliasNames = []string{"alias_name", "alias_label"}
+
+func (a *userAlias) names() []string { return userAliasNames }
+
+func (a *userAlias) field(k []byte) *json.RawMessage {
+	switch string(k) {
+	case "alias_name":
+		return &a.AliasName
+	case "alias_label":
+		return &a.AliasLabel
+	}
+	return nil
+}
+
+var countRecipientsNames = []string{"external_user_ids", "user_aliases", "recipients", "segment_id", "custom_audience"}
+
+func (c *countRecipients) names() []string { return countRecipientsNames }
+
+func (c *countRecipients) field(k []byte) *json.RawMessage {
+	switch string(k) {
+	case "external_user_ids":
+		return &c.ExternalUserIDs
+	case "user_aliases":
+		return &c.UserAliases
+	case "recipients":
+		return &c.Recipients
+	case "segment_id":
+		return &c.SegmentID
+	case "custom_audience":
+		return &c.CustomAudience
+	}
+	return nil
+}

@@ -1,0 +1,76 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+)
+
+// syscallRusage is what the kernel reports of an exited child.
+type syscallRusage = syscall.Rusage
+
+func rusageCPU(ru *syscallRusage) time.Duration {
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// consumeCmd is the baseline: a minimal kafka-go consumer-group loop that
+// fetches n records and commits each (committed in the background every
+// 500 ms, as the gateway does), then closes and prints the times of the
+// first and last fetch as "first=<unix ns> last=<unix ns>".
+func consumeCmd(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("consume", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	brokers := fs.String("brokers", "", "comma-separated brokers")
+	topic := fs.String("topic", "", "topic")
+	group := fs.String("group", "", "consumer group")
+	n := fs.Int("n", 0, "records to consume")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *brokers == "" || *topic == "" || *group == "" || *n < 1 {
+		fmt.Fprintln(stderr, "consume: -brokers, -topic, -group and -n are required")
+		return 2
+	}
+	r := kafka.NewReader(kafka.ReaderConfig{
+		Brokers:           strings.Split(*brokers, ","),
+		GroupID:           *group,
+		Topic:             *topic,
+		MinBytes:          1,
+		MaxBytes:          16 << 20,
+		MaxWait:           250 * time.Millisecond,
+		CommitInterval:    500 * time.Millisecond,
+		StartOffset:       kafka.FirstOffset,
+		HeartbeatInterval: 500 * time.Millisecond,
+		SessionTimeout:    6 * time.Second,
+		RebalanceTimeout:  6 * time.Second,
+	})
+	ctx := context.Background()
+	var first, last time.Time
+	for i := 0; i < *n; i++ {
+		m, err := r.FetchMessage(ctx)
+		if err != nil {
+			fmt.Fprintf(stderr, "consume: %v\n", err)
+			return 1
+		}
+		if i == 0 {
+			first = time.Now()
+		}
+		if err := r.CommitMessages(ctx, m); err != nil {
+			fmt.Fprintf(stderr, "consume: commit: %v\n", err)
+			return 1
+		}
+	}
+	last = time.Now()
+	if err := r.Close(); err != nil {
+		fmt.Fprintf(stderr, "consume: close: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "first=%d last=%d\n", first.UnixNano(), last.UnixNano())
+	return 0
+}

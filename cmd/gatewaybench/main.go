@@ -1,0 +1,198 @@
+// Command gatewaybench measures the gateway binary end to end: it starts a
+// Kafka broker (the embedded one, or the cluster named by -brokers) and the
+// Braze simulator without rate limits, builds cmd/gateway, runs it as a
+// child process with a generated configuration, and reports throughput, the
+// gateway process's own CPU time per event (from /proc), its peak RSS, the
+// requests it made and how full they were, and produce→Braze latency.
+//
+// Usage:
+//
+//	go run ./cmd/gatewaybench -scenario all          # every scenario below
+//	go run ./cmd/gatewaybench -scenario backlog -n 1000000 -profile /tmp/gw.pprof
+//
+// Scenarios:
+//
+//	baseline    a minimal kafka-go consume-and-commit loop over the same data
+//	            (the ceiling the Kafka client allows), as a child process too
+//	backlog     N pre-loaded single-recipient trigger events, one gateway
+//	latency     a steady rate (-rate) for -duration; p50/p99 produce→receipt
+//	memory      a -memory-n backlog (default 5,000,000): peak RSS must stay flat
+//	partitions  the backlog (-scale-n events) over 1, 3, 6 and 12 partitions
+//	replicas    the backlog (-scale-n events) with 1, 2 and 3 gateway replicas
+//	all         baseline, backlog, latency, partitions, replicas, memory
+//
+// The machine is usually shared: compare the ratios of one run (gateway
+// over baseline), not absolute figures between runs. Linux only (/proc).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// options are the command-line settings.
+type options struct {
+	scenario     string
+	n            int
+	memoryN      int
+	scaleN       int
+	partitions   int
+	rate         int
+	duration     time.Duration
+	linger       time.Duration
+	workers      int
+	maxInflight  int
+	brokers      string
+	gateway      string
+	profile      string
+	profileSecs  int
+	users        int
+	out          string
+	compress     bool
+	timeoutPerEv time.Duration
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "consume" {
+		return consumeCmd(args[1:], stdout, stderr)
+	}
+	var o options
+	fs := flag.NewFlagSet("gatewaybench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.scenario, "scenario", "backlog", "comma-separated: baseline, backlog, latency, memory, partitions, replicas, or all")
+	fs.IntVar(&o.n, "n", 1_000_000, "events of the backlog and baseline scenarios")
+	fs.IntVar(&o.memoryN, "memory-n", 5_000_000, "events of the memory scenario")
+	fs.IntVar(&o.scaleN, "scale-n", 300_000, "events of each partitions and replicas run")
+	fs.IntVar(&o.partitions, "partitions", 6, "partitions of the input topic (backlog, latency, memory, baseline, replicas)")
+	fs.IntVar(&o.rate, "rate", 5000, "events per second of the latency scenario")
+	fs.DurationVar(&o.duration, "duration", 20*time.Second, "length of the latency scenario")
+	fs.DurationVar(&o.linger, "linger", 25*time.Millisecond, "the gateway's dispatcher.linger")
+	fs.IntVar(&o.workers, "workers", 32, "the gateway's dispatcher.workers")
+	fs.IntVar(&o.maxInflight, "max-inflight", 0, "the gateway's kafka.max_inflight (0: its default)")
+	fs.StringVar(&o.brokers, "brokers", "", "comma-separated brokers of a running cluster (default: an embedded broker in this process)")
+	fs.StringVar(&o.gateway, "gateway", "", "gateway binary to run (default: build ./cmd/gateway)")
+	fs.StringVar(&o.profile, "profile", "", "write a CPU profile of the gateway during the backlog scenario to this file")
+	fs.IntVar(&o.profileSecs, "profile-seconds", 10, "length of the CPU profile")
+	fs.IntVar(&o.users, "users", 1_000_000, "distinct recipients (events cycle through them)")
+	fs.StringVar(&o.out, "out", "", "also write the results table (Markdown) to this file")
+	fs.BoolVar(&o.compress, "compress", false, "produce snappy-compressed batches (default: uncompressed)")
+	fs.DurationVar(&o.timeoutPerEv, "timeout-per-event", 200*time.Microsecond, "a run fails when it takes longer than 60 s plus this per event")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: gatewaybench [flags]   (see the package documentation; Linux only)")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	scenarios, err := parseScenarios(o.scenario)
+	if err != nil {
+		fmt.Fprintf(stderr, "gatewaybench: %v\n", err)
+		return 2
+	}
+	if o.n < 1 || o.memoryN < 1 || o.scaleN < 1 || o.partitions < 1 || o.rate < 1 || o.users < 1 {
+		fmt.Fprintln(stderr, "gatewaybench: -n, -memory-n, -scale-n, -partitions, -rate and -users must be positive")
+		return 2
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	e, err := newEnv(ctx, o, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "gatewaybench: %v\n", err)
+		return 1
+	}
+	defer e.close()
+
+	var results []result
+	for _, s := range scenarios {
+		rs, err := e.scenario(ctx, s)
+		results = append(results, rs...)
+		if err != nil {
+			fmt.Fprintf(stderr, "gatewaybench: %s: %v\n", s, err)
+			printReport(stdout, e.describe(), results)
+			return 1
+		}
+	}
+	report := printReport(stdout, e.describe(), results)
+	if o.out != "" {
+		if err := os.WriteFile(o.out, []byte(report), 0o644); err != nil {
+			fmt.Fprintf(stderr, "gatewaybench: %v\n", err)
+			return 1
+		}
+	}
+	return 0
+}
+
+var allScenarios = []string{"baseline", "backlog", "latency", "partitions", "replicas", "memory"}
+
+func parseScenarios(s string) ([]string, error) {
+	var out []string
+	for _, name := range strings.Split(s, ",") {
+		name = strings.TrimSpace(name)
+		switch name {
+		case "all":
+			out = append(out, allScenarios...)
+		case "baseline", "backlog", "latency", "memory", "partitions", "replicas":
+			out = append(out, name)
+		case "":
+		default:
+			return nil, fmt.Errorf("unknown scenario %q", name)
+		}
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no scenario given")
+	}
+	return out, nil
+}
+
+// scenario runs one named scenario and returns its rows.
+func (e *env) scenario(ctx context.Context, name string) ([]result, error) {
+	o := e.opts
+	switch name {
+	case "baseline":
+		r, err := e.baseline(ctx, o.n, o.partitions)
+		return []result{r}, err
+	case "backlog":
+		r, err := e.backlog(ctx, runSpec{name: "backlog", n: o.n, partitions: o.partitions, replicas: 1, profile: o.profile})
+		return []result{r}, err
+	case "latency":
+		r, err := e.latency(ctx, o.rate, o.duration, o.partitions)
+		return []result{r}, err
+	case "memory":
+		r, err := e.backlog(ctx, runSpec{name: "memory", n: o.memoryN, partitions: o.partitions, replicas: 1})
+		return []result{r}, err
+	case "partitions":
+		var out []result
+		for _, p := range []int{1, 3, 6, 12} {
+			r, err := e.backlog(ctx, runSpec{name: fmt.Sprintf("partitions=%d", p), n: o.scaleN, partitions: p, replicas: 1})
+			out = append(out, r)
+			if err != nil {
+				return out, err
+			}
+		}
+		return out, nil
+	case "replicas":
+		var out []result
+		for _, n := range []int{1, 2, 3} {
+			r, err := e.backlog(ctx, runSpec{name: fmt.Sprintf("replicas=%d", n), n: o.scaleN, partitions: max(o.partitions, 12), replicas: n})
+			out = append(out, r)
+			if err != nil {
+				return out, err
+			}
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("unknown scenario %q", name)
+}

@@ -1,0 +1,74 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+// printReport writes the results as a Markdown table, with ratios to the
+// baseline and to the targets of docs/performance.md, and returns it.
+func printReport(w io.Writer, machine string, rs []result) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nMachine: %s\n\n", machine)
+	fmt.Fprintln(&b, "| run | system | events | partitions | replicas | events/s | CPU µs/event | CPU cores | bench CPU µs/event | peak RSS | requests | full (50) | allocs/event | bytes/event | p50 | p99 | wall |")
+	fmt.Fprintln(&b, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	var base *result
+	for i := range rs {
+		if rs[i].name == "baseline" {
+			base = &rs[i]
+		}
+	}
+	for _, r := range rs {
+		full, allocs, bytesPer, lat50, lat99 := "", "", "", "", ""
+		if r.requests > 0 {
+			full = fmt.Sprintf("%.1f %%", 100*float64(r.full)/float64(r.requests))
+		}
+		if r.mallocs > 0 {
+			allocs = fmt.Sprintf("%.1f", r.mallocs/float64(r.n))
+			bytesPer = fmt.Sprintf("%.0f", r.allocBytes/float64(r.n))
+		}
+		if r.p99 > 0 {
+			lat50, lat99 = ms(r.p50), ms(r.p99)
+		}
+		rate := fmt.Sprintf("%.0f", r.eventsPerSec())
+		if r.rate > 0 {
+			rate = fmt.Sprintf("%d (offered)", r.rate)
+		}
+		reqs := ""
+		if r.requests > 0 {
+			reqs = fmt.Sprint(r.requests)
+		}
+		cores := 0.0
+		if r.wall > 0 {
+			cores = r.cpu.Seconds() / r.wall.Seconds()
+		}
+		fmt.Fprintf(&b, "| %s | %s | %d | %d | %d | %s | %.2f | %.2f | %.2f | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+			r.name, r.system, r.n, r.partitions, r.replicas, rate, micros(r.cpuPerEvent()), cores,
+			micros(r.benchCPU/time.Duration(max(r.n, 1))), mb(r.peakRSS), reqs, full, allocs, bytesPer, lat50, lat99,
+			r.wall.Round(100*time.Millisecond))
+	}
+	if base != nil && base.eventsPerSec() > 0 {
+		fmt.Fprintln(&b, "\nRatios to the kafka-go baseline of this run (gateway / baseline):")
+		fmt.Fprintln(&b)
+		fmt.Fprintln(&b, "| run | throughput | CPU per event | peak RSS |")
+		fmt.Fprintln(&b, "|---|---:|---:|---:|")
+		for _, r := range rs {
+			if r.name == "baseline" || r.rate > 0 {
+				continue
+			}
+			fmt.Fprintf(&b, "| %s | %.2f | %.2f | %.2f |\n", r.name, r.eventsPerSec()/base.eventsPerSec(),
+				float64(r.cpuPerEvent())/float64(max(base.cpuPerEvent(), 1)), float64(r.peakRSS)/float64(max(base.peakRSS, 1)))
+		}
+	}
+	s := b.String()
+	fmt.Fprint(w, s)
+	return s
+}
+
+func micros(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond)) }
+
+func mb(n int64) string { return fmt.Sprintf("%.0f MB", float64(n)/(1<<20)) }

@@ -1,0 +1,147 @@
+package deadletter
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/brazegw/gateway/embedded"
+	"github.com/brazegw/gateway/event"
+)
+
+// TestWriterResults writes results in numbers that fill a group, leave a
+// partial one waiting for its delay, and one left for Close, and checks
+// that every done callback reports success, every record is on the topic
+// once with the key source/id and the value json.Marshal gives, and the
+// counter counts them.
+func TestWriterResults(t *testing.T) {
+	k, err := embedded.StartKafka("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(k.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	const topic = "results-writer"
+	if err := embedded.CreateTopics(ctx, k.Addrs(), embedded.Topic{Name: topic, Partitions: 3, Compacted: true},
+		embedded.Topic{Name: "dlq-writer", Partitions: 3}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	cfg.Brokers, cfg.ResultsTopic, cfg.DLQTopic = k.Addrs(), topic, "dlq-writer"
+	reg := prometheus.NewRegistry()
+	w, err := New(cfg, nil, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	want := map[string]string{}
+	var mu sync.Mutex
+	var doneErrs []error
+	var wg sync.WaitGroup
+	write := func(i int) {
+		r := &event.Result{ID: fmt.Sprintf("e%d", i), Source: "/test", Type: "braze.campaigns.trigger.send",
+			Outcome: event.OutcomeSent, Attempts: 1, BatchSize: 50, CompletedAt: at, Workspace: "default"}
+		v, err := json.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[event.ResultKey(r.Source, r.ID)] = string(v)
+		wg.Add(1)
+		w.Result(r, func(err error) {
+			mu.Lock()
+			doneErrs = append(doneErrs, err)
+			mu.Unlock()
+			wg.Done()
+		})
+	}
+	n := 0
+	for range resultsGroup + 10 { // one full group, 10 waiting for the delay
+		write(n)
+		n++
+	}
+	waitGroup(t, &wg, 30*time.Second)
+	for range 3 { // left for Close
+		write(n)
+		n++
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	waitGroup(t, &wg, 30*time.Second)
+	for _, err := range doneErrs {
+		if err != nil {
+			t.Fatalf("a result write reported %v", err)
+		}
+	}
+	if len(doneErrs) != n {
+		t.Fatalf("%d done callbacks for %d results", len(doneErrs), n)
+	}
+	if got := testutil.ToFloat64(w.written.WithLabelValues(topic)); got != float64(n) {
+		t.Fatalf("braze_gateway_output_records_total{topic=%q} = %v, want %d", topic, got, n)
+	}
+
+	got := map[string]string{}
+	for p := range 3 {
+		r := kafka.NewReader(kafka.ReaderConfig{Brokers: k.Addrs(), Topic: topic, Partition: p, MaxWait: 100 * time.Millisecond})
+		last, err := kafka.DialLeader(ctx, "tcp", k.Addrs()[0], topic, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		end, err := last.ReadLastOffset()
+		_ = last.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range end {
+			m, err := r.ReadMessage(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, dup := got[string(m.Key)]; dup {
+				t.Fatalf("result %s written twice", m.Key)
+			}
+			got[string(m.Key)] = string(m.Value)
+		}
+		_ = r.Close()
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d results on the topic, want %d", len(got), len(want))
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Fatalf("result %s = %s, want %s", k, got[k], v)
+		}
+	}
+
+	// After Close, writes fail at once instead of hanging.
+	errc := make(chan error, 1)
+	w.Result(&event.Result{ID: "late", Source: "/test", CompletedAt: at}, func(err error) { errc <- err })
+	select {
+	case err := <-errc:
+		if err == nil {
+			t.Fatal("a write after Close succeeded")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a write after Close never completed")
+	}
+}
+
+func waitGroup(t *testing.T, wg *sync.WaitGroup, d time.Duration) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(d):
+		t.Fatalf("writes not acknowledged within %v", d)
+	}
+}
