@@ -91,6 +91,9 @@ type Config struct {
 	RevokeDrain time.Duration `yaml:"revoke_drain"`
 	// MaxRecordBytes is the largest record accepted (bigger: too_large).
 	MaxRecordBytes int `yaml:"max_record_bytes"`
+	// MaxJSONDepth is the deepest nesting accepted in an event's data
+	// (deeper: too_large).
+	MaxJSONDepth int `yaml:"max_json_depth"`
 	// Security holds the TLS (kafka.tls) and SASL (kafka.sasl) settings;
 	// the gateway builds Dialer and the outputs' transport from them.
 	Security Security `yaml:",inline"`
@@ -115,6 +118,7 @@ func DefaultConfig() Config {
 		HeartbeatInterval: time.Second,
 		RevokeDrain:       3 * time.Second,
 		MaxRecordBytes:    1 << 20,
+		MaxJSONDepth:      64,
 	}
 }
 
@@ -141,6 +145,8 @@ func (c Config) Validate() error {
 		return errors.New("kafka.revoke_drain must be shorter than kafka.rebalance_timeout")
 	case c.MaxRecordBytes < 1:
 		return errors.New("kafka.max_record_bytes must be positive")
+	case c.MaxJSONDepth < 1:
+		return errors.New("kafka.max_json_depth must be positive")
 	}
 	if err := c.Security.Validate(); err != nil {
 		return err

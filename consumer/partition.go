@@ -167,7 +167,7 @@ func (p *partition) accept(ctx context.Context, km kafka.Message) {
 			m.Record.Headers[i] = event.Header{Key: h.Key, Value: h.Value}
 		}
 	}
-	m.Event, m.Err = event.Decode(&m.Record, event.Limits{MaxRecordBytes: p.g.cfg.MaxRecordBytes})
+	m.Event, m.Err = event.Decode(&m.Record, event.Limits{MaxRecordBytes: p.g.cfg.MaxRecordBytes, MaxDepth: p.g.cfg.MaxJSONDepth})
 	p.tracker.add(km.Offset)
 	p.countConsumed(m)
 	p.lag.Set(float64(max(km.HighWaterMark-km.Offset-1, 0)))

@@ -77,6 +77,9 @@ type Limits struct {
 	// MaxRecordBytes is the largest record (key + value + headers) accepted;
 	// larger ones fail with ReasonTooLarge. Zero means 1 MiB.
 	MaxRecordBytes int
+	// MaxDepth is the deepest nesting of objects and arrays accepted in
+	// data; deeper ones fail with ReasonTooLarge. Zero means 64.
+	MaxDepth int
 }
 
 // Decode reads rec as a CloudEvent. A record with a ce_specversion header is
@@ -109,6 +112,13 @@ func Decode(rec *Record, lim Limits) (*Event, error) {
 	}
 	if ev.Size > max {
 		return nil, Errorf(ReasonTooLarge, "record is %d bytes, more than the maximum of %d", ev.Size, max)
+	}
+	maxDepth := lim.MaxDepth
+	if maxDepth <= 0 {
+		maxDepth = 64
+	}
+	if depthOver(ev.Data, maxDepth) {
+		return nil, Errorf(ReasonTooLarge, "data nests objects and arrays more than %d levels deep", maxDepth)
 	}
 	if spec.Batchable {
 		b, err := newBatch(ev)
@@ -329,4 +339,32 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
+}
+
+// depthOver reports whether the valid JSON b nests deeper than max.
+func depthOver(b []byte, max int) bool {
+	depth, inString := 0, false
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if inString {
+			switch c {
+			case '\\':
+				i++
+			case '"':
+				inString = false
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			inString = true
+		case '{', '[':
+			if depth++; depth > max {
+				return true
+			}
+		case '}', ']':
+			depth--
+		}
+	}
+	return false
 }

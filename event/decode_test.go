@@ -485,3 +485,24 @@ func TestReasons(t *testing.T) {
 		}
 	}
 }
+
+func TestDecodeDepthLimit(t *testing.T) {
+	deep := func(n int) string { return strings.Repeat(`{"a":`, n) + "1" + strings.Repeat("}", n) }
+	mk := func(data string) *Record {
+		return &Record{Value: []byte(`{"specversion":"1.0","id":"1","source":"/s","type":"braze.sends.id.create","data":` + data + `}`)}
+	}
+	if _, err := Decode(mk(deep(63)), Limits{}); err != nil {
+		t.Fatalf("63 levels inside data (64 with data): %v", err)
+	}
+	_, err := Decode(mk(deep(64)), Limits{})
+	if r, _ := ReasonOf(err); r != ReasonTooLarge {
+		t.Fatalf("65 levels: err %v, want too_large", err)
+	}
+	if _, err := Decode(mk(deep(64)), Limits{MaxDepth: 100}); err != nil {
+		t.Fatalf("65 levels with MaxDepth 100: %v", err)
+	}
+	// Brackets inside strings do not count.
+	if _, err := Decode(mk(`{"s":"`+strings.Repeat("[{", 200)+`"}`), Limits{}); err != nil {
+		t.Fatalf("brackets in a string: %v", err)
+	}
+}
