@@ -491,14 +491,14 @@ func TestDecodeDepthLimit(t *testing.T) {
 	mk := func(data string) *Record {
 		return &Record{Value: []byte(`{"specversion":"1.0","id":"1","source":"/s","type":"braze.sends.id.create","data":` + data + `}`)}
 	}
-	if _, err := Decode(mk(deep(63)), Limits{}); err != nil {
-		t.Fatalf("63 levels inside data (64 with data): %v", err)
+	if _, err := Decode(mk(deep(64)), Limits{}); err != nil {
+		t.Fatalf("64 levels: %v", err)
 	}
-	_, err := Decode(mk(deep(64)), Limits{})
+	_, err := Decode(mk(deep(65)), Limits{})
 	if r, _ := ReasonOf(err); r != ReasonTooLarge {
 		t.Fatalf("65 levels: err %v, want too_large", err)
 	}
-	if _, err := Decode(mk(deep(64)), Limits{MaxDepth: 100}); err != nil {
+	if _, err := Decode(mk(deep(65)), Limits{MaxDepth: 100}); err != nil {
 		t.Fatalf("65 levels with MaxDepth 100: %v", err)
 	}
 	// Brackets inside strings do not count.
