@@ -304,10 +304,15 @@ func (g *Group) runGeneration(ctx context.Context, gen *kafka.Generation, drain 
 		go func() { wg.Wait(); close(drained) }()
 		t := time.NewTicker(g.cfg.CommitInterval)
 		defer t.Stop()
+		lagTick := time.NewTicker(lagInterval)
+		defer lagTick.Stop()
+		g.updateLag(ctx, parts)
 		for {
 			select {
 			case <-t.C:
 				g.commit(gen, parts)
+			case <-lagTick.C:
+				g.updateLag(ctx, parts)
 			case <-drained:
 				g.commit(gen, parts)
 				return
@@ -315,6 +320,12 @@ func (g *Group) runGeneration(ctx context.Context, gen *kafka.Generation, drain 
 		}
 	})
 	<-finished
+	// The partitions are no longer this member's: their lag is the new
+	// owner's to report.
+	for _, p := range parts {
+		g.m.lag.DeleteLabelValues(p.topic, itoa(p.id))
+		g.m.committed.DeleteLabelValues(p.topic, itoa(p.id))
+	}
 	g.log.Info("generation ended", zap.Int32("generation", gen.ID))
 }
 
@@ -364,11 +375,7 @@ func (g *Group) totalPartitions(ctx context.Context) (int, error) {
 	for i, t := range g.cfg.Topics {
 		names[i] = t.Name
 	}
-	cl := &kafka.Client{Addr: kafka.TCP(g.cfg.Brokers...)}
-	if d := g.cfg.Dialer; d != nil && (d.TLS != nil || d.SASLMechanism != nil) {
-		cl.Transport = &kafka.Transport{TLS: d.TLS, SASL: d.SASLMechanism}
-	}
-	md, err := cl.Metadata(ctx, &kafka.MetadataRequest{Topics: names})
+	md, err := g.client().Metadata(ctx, &kafka.MetadataRequest{Topics: names})
 	if err != nil {
 		return 0, err
 	}
@@ -377,4 +384,59 @@ func (g *Group) totalPartitions(ctx context.Context) (int, error) {
 		n += len(t.Partitions)
 	}
 	return n, nil
+}
+
+// lagInterval is how often consumer lag is read from the brokers.
+const lagInterval = 5 * time.Second
+
+// updateLag sets, for every partition of the generation, the consumer lag
+// as Kafka defines it (and as autoscalers read it): the log-end offset minus
+// the committed offset. It is read from the brokers, so it keeps growing
+// while intake is paused.
+func (g *Group) updateLag(ctx context.Context, parts []*partition) {
+	if len(parts) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req := map[string][]kafka.OffsetRequest{}
+	for _, p := range parts {
+		req[p.topic] = append(req[p.topic], kafka.LastOffsetOf(p.id))
+	}
+	resp, err := g.client().ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: req})
+	if err != nil {
+		return // the next tick tries again
+	}
+	ends := map[string]map[int]int64{}
+	for topic, pos := range resp.Topics {
+		ends[topic] = map[int]int64{}
+		for _, po := range pos {
+			if po.Error == nil {
+				ends[topic][po.Partition] = po.LastOffset
+			}
+		}
+	}
+	for _, p := range parts {
+		end, ok := ends[p.topic][p.id]
+		if !ok {
+			continue
+		}
+		pos := p.committable.Load()
+		if pos < 0 {
+			pos = p.start
+		}
+		if pos < 0 { // first or last offset sentinel: nothing finished yet
+			continue
+		}
+		p.lag.Set(float64(max(end-pos, 0)))
+	}
+}
+
+// client returns an admin client with the group's connection settings.
+func (g *Group) client() *kafka.Client {
+	cl := &kafka.Client{Addr: kafka.TCP(g.cfg.Brokers...)}
+	if d := g.cfg.Dialer; d != nil && (d.TLS != nil || d.SASLMechanism != nil) {
+		cl.Transport = &kafka.Transport{TLS: d.TLS, SASL: d.SASLMechanism}
+	}
+	return cl
 }

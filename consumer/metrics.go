@@ -24,7 +24,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"topic", "type"}),
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "braze_gateway_consumer_lag",
-			Help: "Records behind the partition's high watermark at the last fetch.",
+			Help: "Records of the partition past the group's committed offset (log-end offset minus committed offset), read from the brokers every 5 s; only for partitions this member holds.",
 		}, []string{"topic", "partition"}),
 		committed: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "braze_gateway_committed_offset",

@@ -170,7 +170,6 @@ func (p *partition) accept(ctx context.Context, km kafka.Message) {
 	m.Event, m.Err = event.Decode(&m.Record, event.Limits{MaxRecordBytes: p.g.cfg.MaxRecordBytes, MaxDepth: p.g.cfg.MaxJSONDepth})
 	p.tracker.add(km.Offset)
 	p.countConsumed(m)
-	p.lag.Set(float64(max(km.HighWaterMark-km.Offset-1, 0)))
 
 	if len(km.Key) > 0 {
 		m.keys = append(m.keys, "k:"+string(km.Key))

@@ -110,6 +110,10 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (*Writer, error
 	if reg != nil {
 		reg.MustRegister(w.written, w.failures)
 	}
+	for _, topic := range []string{cfg.DLQTopic, cfg.ResultsTopic} {
+		w.written.WithLabelValues(topic)
+		w.failures.WithLabelValues(topic)
+	}
 	w.instanceHeader = []kafka.Header{{Key: HeaderInstance, Value: []byte(w.instance)}}
 	w.dlq = w.newKafkaWriter(cfg, cfg.DLQTopic)
 	w.results = w.newKafkaWriter(cfg, cfg.ResultsTopic)

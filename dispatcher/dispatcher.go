@@ -282,7 +282,10 @@ type Result struct {
 }
 
 // Submit hands an event to the dispatcher. It blocks while the request
-// queue is full (backpressure) and returns ctx's error if ctx ends first.
+// queue is full (backpressure). If ctx ends first, the event — and the
+// other events of a batch it completed — are handed back (Done with
+// HandedBack), never dropped. Submit always returns nil; the error result
+// is kept for callers that want to stop on it.
 func (d *Dispatcher) Submit(ctx context.Context, j *Job) error {
 	ev := j.Event
 	if d.quiescing.Load() {
@@ -318,20 +321,21 @@ func (d *Dispatcher) single(j *Job) *request {
 func (d *Dispatcher) enqueue(ctx context.Context, r *request) error {
 	select {
 	case d.queue <- r:
-		return nil
 	case <-ctx.Done():
-		return ctx.Err()
+		d.handBack(r)
 	case <-d.stop:
-		return context.Canceled
+		d.handBack(r)
 	}
+	return nil
 }
 
-// requeue puts a request back after a retry wait; it gives up quietly when
-// the dispatcher stops (the events are handed back to Kafka).
+// requeue puts a request back after a retry wait or a linger; when the
+// dispatcher stops instead, its events are handed back.
 func (d *Dispatcher) requeue(r *request) {
 	select {
 	case d.queue <- r:
 	case <-d.stop:
+		d.handBack(r)
 	}
 }
 

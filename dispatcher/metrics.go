@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/brazegw/gateway/braze/rules"
+	"github.com/brazegw/gateway/event"
 )
 
 // metrics are the dispatcher's series (names are part of the contract,
@@ -49,6 +50,16 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "braze_gateway_paused",
 			Help: "1 while intake is paused because Braze fails for every call, by reason (braze_unavailable, auth).",
 		}, []string{"reason"}),
+	}
+	// Failure series exist from the start, so that rates and alerts work
+	// before the first failure.
+	for _, spec := range event.Specs() {
+		for _, reason := range []string{"rate_limited", "server_error", "timeout", "connection", "auth", "split"} {
+			m.retries.WithLabelValues(spec.Endpoint, reason)
+		}
+		m.requests.WithLabelValues(spec.Endpoint, "429")
+		m.requests.WithLabelValues(spec.Endpoint, "401")
+		m.requests.WithLabelValues(spec.Endpoint, "403")
 	}
 	m.paused.WithLabelValues(PauseUnavailable).Set(0)
 	m.paused.WithLabelValues(PauseAuth).Set(0)

@@ -51,3 +51,33 @@ func TestGracefulDrain(t *testing.T) {
 	env.WaitCommitted(t, cfg.Kafka.GroupID, 30*time.Second, env.Trigger())
 	assertOnce(t, env.Sim, n)
 }
+
+// TestDrainWhileRateLimited: a stop while every budget waits for Braze's
+// reset (a 429 storm with a reset an hour away) still ends within the drain
+// deadline; nothing is dead-lettered and the events are read again later.
+func TestDrainWhileRateLimited(t *testing.T) {
+	t.Parallel()
+	sim := gwtest.SimConfig()
+	sim.Faults.Storm429 = &brazetest.Storm{Until: time.Now().Add(time.Hour)}
+	env := gwtest.New(t, sim)
+	env.Produce(env.Trigger(), triggers("ratedrain", "c-ratedrain", 200)...)
+	cfg := env.Config()
+	cfg.Drain = 3 * time.Second
+	gw := env.Start(cfg)
+	gwtest.Eventually(t, 30*time.Second, func() bool {
+		for _, q := range env.Sim.Requests() {
+			if q.Status == 429 {
+				return true
+			}
+		}
+		return false
+	}, "no 429 answered")
+	start := time.Now()
+	gw.Stop(t)
+	if took := time.Since(start); took > cfg.Drain+3*time.Second {
+		t.Fatalf("stop took %v with budgets paused; drain deadline is %v", took, cfg.Drain)
+	}
+	if dl := env.ReadNow(env.DLQ()); len(dl) != 0 {
+		t.Fatalf("%d events dead-lettered for a rate limit", len(dl))
+	}
+}

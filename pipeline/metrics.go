@@ -38,6 +38,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		m.completed.WithLabelValues(s.Type, event.OutcomeExpired, string(event.ReasonExpired))
 		m.completed.WithLabelValues(s.Type, event.OutcomeDuplicate, "")
 	}
+	for _, r := range []event.Reason{event.ReasonRouteError, event.ReasonNoRoute} {
+		m.completed.WithLabelValues(productType, event.OutcomeDeadLettered, string(r))
+	}
 	if reg != nil {
 		reg.MustRegister(m.completed, m.inflight, m.latency)
 	}

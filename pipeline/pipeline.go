@@ -21,6 +21,7 @@ import (
 	"github.com/brazegw/gateway/consumer"
 	"github.com/brazegw/gateway/dispatcher"
 	"github.com/brazegw/gateway/event"
+	"github.com/brazegw/gateway/routes"
 )
 
 // Dispatcher sends events to Braze; *dispatcher.Dispatcher satisfies it.
@@ -44,6 +45,13 @@ type Ledger interface {
 	Record(r *event.Result)
 }
 
+// Router turns product events into Braze operations (DESIGN.md §2,
+// product events and routes); *routes.Router satisfies it. ok is false
+// for a record on a topic no route listens to.
+type Router interface {
+	Route(rec *event.Record) (res *routes.Result, ok bool)
+}
+
 // Config holds the pipeline's policy.
 type Config struct {
 	// BroadcastSources lists the event sources allowed to broadcast (send to
@@ -64,7 +72,10 @@ type Deps struct {
 	Ledger Ledger
 	// Sync waits until the ledger holds every result written so far (all
 	// replicas'); nil means it always does.
-	Sync       func(ctx context.Context) error
+	Sync func(ctx context.Context) error
+	// Router routes the records of the topics routes listen to; nil means
+	// every record is a Braze event.
+	Router     Router
 	Logger     *zap.Logger
 	Registerer prometheus.Registerer
 }
@@ -76,6 +87,7 @@ type Pipeline struct {
 	rec        Recorder
 	ledger     Ledger
 	sync       func(ctx context.Context) error
+	router     Router
 	log        *zap.Logger
 	m          *metrics
 	now        func() time.Time
@@ -92,7 +104,7 @@ func New(cfg Config, deps Deps) *Pipeline {
 		cfg.ScheduleKeyWait = 5 * time.Second
 	}
 	p := &Pipeline{cfg: cfg, d: deps.Dispatcher, rec: deps.Recorder, ledger: deps.Ledger, sync: deps.Sync,
-		log: log.Named("pipeline"), m: newMetrics(deps.Registerer), now: time.Now, broadcasts: map[string]bool{}}
+		router: deps.Router, log: log.Named("pipeline"), m: newMetrics(deps.Registerer), now: time.Now, broadcasts: map[string]bool{}}
 	if p.sync == nil {
 		p.sync = func(context.Context) error { return nil }
 	}
@@ -102,8 +114,60 @@ func New(cfg Config, deps Deps) *Pipeline {
 	return p
 }
 
+// item is one event on its way through the pipeline: a consumed record,
+// or one operation derived from a product record by the routes.
+type item struct {
+	// Record is the consumed record: what goes to the dead-letter topic.
+	Record event.Record
+	// Event is the event to send; nil when Err is set.
+	Event *event.Event
+	// Err is why the event is refused before any check (an *event.Error).
+	Err  error
+	Lane int
+	// msg is the consumed message of a Braze event read from Kafka; for
+	// the others, done reports the item's outcome durable and handBack
+	// that it gets none from this process (it is stopping).
+	msg            *consumer.Message
+	done, handBack func()
+	// route, opKey and opType name the route and operation that derived
+	// the item, derivedID its id (empty for a Braze event read from Kafka).
+	route, opKey, opType, derivedID string
+	// plain is set for an item derived from a plain JSON record.
+	plain bool
+}
+
+// Done reports the item's outcome as durable.
+func (m *item) Done() {
+	if m.msg != nil {
+		m.msg.Done()
+		return
+	}
+	m.done()
+}
+
+// HandBack reports that the item gets no outcome from this process.
+func (m *item) HandBack() {
+	if m.msg != nil {
+		m.msg.HandBack()
+		return
+	}
+	m.handBack()
+}
+
 // Handle implements consumer.Handler.
 func (p *Pipeline) Handle(ctx context.Context, m *consumer.Message) error {
+	it := &item{Record: m.Record, Event: m.Event, Err: m.Err, Lane: m.Lane, msg: m}
+	if p.router != nil {
+		if res, ok := p.router.Route(&m.Record); ok {
+			return p.handleRouted(ctx, it, res)
+		}
+	}
+	return p.handle(ctx, it)
+}
+
+// handle takes one event through the checks to the dispatcher. It returns
+// an error only when ctx ended first (the item is then not finished).
+func (p *Pipeline) handle(ctx context.Context, m *item) error {
 	p.m.inflight.Inc()
 	if m.Err != nil {
 		reason, ok := event.ReasonOf(m.Err)
@@ -171,7 +235,7 @@ func (p *Pipeline) check(ev *event.Event) error {
 }
 
 // settle records the dispatcher's verdict on an event.
-func (p *Pipeline) settle(m *consumer.Message, r dispatcher.Result) {
+func (p *Pipeline) settle(m *item, r dispatcher.Result) {
 	if r.Outcome == dispatcher.HandedBack {
 		p.m.inflight.Dec()
 		m.HandBack()
@@ -190,20 +254,20 @@ func (p *Pipeline) settle(m *consumer.Message, r dispatcher.Result) {
 	p.deadLetterResult(m, outcome, dl, r)
 }
 
-func (p *Pipeline) deadLetter(m *consumer.Message, outcome string, dl *event.DeadLetter) {
+func (p *Pipeline) deadLetter(m *item, outcome string, dl *event.DeadLetter) {
 	p.deadLetterResult(m, outcome, dl, dispatcher.Result{})
 }
 
 // deadLetterResult writes the record to the dead-letter topic, then its
 // result (for valid events), then lets the record be committed.
-func (p *Pipeline) deadLetterResult(m *consumer.Message, outcome string, dl *event.DeadLetter, r dispatcher.Result) {
+func (p *Pipeline) deadLetterResult(m *item, outcome string, dl *event.DeadLetter, r dispatcher.Result) {
 	if outcome == "" {
 		outcome = event.OutcomeDeadLettered
 	}
 	dl.FailedAt = p.now()
 	p.log.Debug("dead-lettering event", zap.String("reason", string(dl.Reason)), zap.String("topic", m.Record.Topic),
 		zap.Int("partition", m.Record.Partition), zap.Int64("offset", m.Record.Offset), zap.String("error", dl.Error))
-	p.rec.DeadLetter(&m.Record, dl, func(err error) {
+	p.rec.DeadLetter(m.deadLetterRecord(), dl, func(err error) {
 		if err != nil {
 			// The record stays uncommitted and is read again after a restart.
 			p.log.Error("dead-letter write failed; the record will be read again", zap.Error(err))
@@ -219,7 +283,7 @@ func (p *Pipeline) deadLetterResult(m *consumer.Message, outcome string, dl *eve
 }
 
 // result writes an event's result record, then lets it be committed.
-func (p *Pipeline) result(m *consumer.Message, r dispatcher.Result, outcome string, reason event.Reason, scheduleID string) {
+func (p *Pipeline) result(m *item, r dispatcher.Result, outcome string, reason event.Reason, scheduleID string) {
 	ev := m.Event
 	res := &event.Result{ID: ev.ID, Source: ev.Source, Type: ev.Type, Outcome: outcome, Reason: reason,
 		DispatchID: r.DispatchID, ScheduleID: scheduleID, SendID: r.SendID, Status: r.Status,
@@ -240,18 +304,23 @@ func (p *Pipeline) result(m *consumer.Message, r dispatcher.Result, outcome stri
 	})
 }
 
-func (p *Pipeline) complete(m *consumer.Message, typ, outcome string, reason event.Reason) {
+func (p *Pipeline) complete(m *item, typ, outcome string, reason event.Reason) {
 	p.m.completed.WithLabelValues(typ, outcome, string(reason)).Inc()
 	p.m.inflight.Dec()
 	m.Done()
 }
 
-func typeLabel(m *consumer.Message) string {
+func typeLabel(m *item) string {
 	if m.Event != nil {
 		return m.Event.Type
 	}
-	if r, _ := event.ReasonOf(m.Err); r == event.ReasonUnknownType {
+	switch r, _ := event.ReasonOf(m.Err); {
+	case r == event.ReasonUnknownType:
 		return "unknown"
+	case r == event.ReasonRouteError || r == event.ReasonNoRoute:
+		return productType
+	case m.opType != "":
+		return m.opType
 	}
 	return "invalid"
 }

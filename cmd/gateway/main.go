@@ -9,6 +9,7 @@
 //	gateway scheduled [flags]             list upcoming scheduled broadcasts
 //	gateway replay [flags]                republish dead-lettered events (see docs/replay.md)
 //	gateway topics [-create]              check (and create) the topics the gateway needs
+//	gateway routes check|test [flags]     check a routes file; show what an event would produce
 //	gateway version                       print the version
 //
 // With no Kafka brokers configured, "run" starts an in-process Kafka broker on
@@ -47,6 +48,8 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		return scheduled(args, getenv, stdout, stderr)
 	case "topics":
 		return topicsCmd(args, getenv, stdout, stderr)
+	case "routes":
+		return routesCmd(args, getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, version)
 		return 0
@@ -66,6 +69,7 @@ func usage(w io.Writer) {
   gateway scheduled [flags]             list upcoming scheduled broadcasts
   gateway replay [flags]                republish dead-lettered events
   gateway topics [-create]              check (and create) the topics the gateway needs
+  gateway routes check|test [flags]     check a routes file; show what an event would produce
   gateway version                       print the version
 Run "gateway COMMAND -h" for a command's flags.
 `)

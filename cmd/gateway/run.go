@@ -74,6 +74,8 @@ func runGateway(args []string, getenv func(string) string, stdout, stderr io.Wri
 		log.Error("cannot start", zap.Error(err))
 		return 1
 	}
+	stopReload := reloadOnHangup(g, log)
+	defer stopReload()
 	if err := g.Run(ctx); err != nil {
 		log.Error("gateway failed", zap.Error(err))
 		return 1
@@ -84,13 +86,17 @@ func runGateway(args []string, getenv func(string) string, stdout, stderr io.Wri
 // startDev starts the embedded Kafka broker and Braze simulator and points
 // cfg at them.
 func startDev(ctx context.Context, cfg *app.Config, kafkaAddr, brazeAddr string, log *zap.Logger) (func(), error) {
+	routed, err := app.WithRouteTopics(*cfg) // the topics routes listen to exist too
+	if err != nil {
+		return nil, err
+	}
 	k, err := embedded.StartKafka(kafkaAddr)
 	if err != nil {
 		return nil, err
 	}
 	cfg.Kafka.Brokers = k.Addrs()
-	topics := make([]embedded.Topic, 0, len(cfg.Kafka.Topics)+2)
-	for _, t := range cfg.Kafka.Topics {
+	topics := make([]embedded.Topic, 0, len(routed.Kafka.Topics)+2)
+	for _, t := range routed.Kafka.Topics {
 		topics = append(topics, embedded.Topic{Name: t.Name, Partitions: 3})
 	}
 	topics = append(topics,

@@ -99,6 +99,9 @@ func New(t testing.TB, simCfg brazetest.Config) *Env {
 	if err != nil {
 		t.Fatalf("create topics: %v", err)
 	}
+	if err := e.waitTopics(ctx, e.Send(), e.Trigger(), e.Schedule(), e.DLQ(), e.Results()); err != nil {
+		t.Fatalf("topics created but not ready: %v", err)
+	}
 	return e
 }
 
@@ -139,7 +142,11 @@ type Gateway struct {
 func (e *Env) Start(cfg app.Config) *Gateway {
 	e.T.Helper()
 	reg := prometheus.NewRegistry()
-	log := zaptest.NewLogger(e.T, zaptest.Level(zap.WarnLevel))
+	level := zap.WarnLevel
+	if os.Getenv("GWTEST_LOG") == "debug" {
+		level = zap.DebugLevel
+	}
+	log := zaptest.NewLogger(e.T, zaptest.Level(level))
 	g, err := app.New(cfg, log, reg)
 	if err != nil {
 		e.T.Fatalf("gateway: %v", err)

@@ -69,13 +69,17 @@ func (e *Env) ReadAll(topic string, n int, timeout time.Duration) []kafka.Messag
 	}
 }
 
-// ReadNow reads every record currently in topic.
+// ReadNow reads every record currently in topic. Errors a real cluster
+// answers for a while (no leader yet for a new topic, a leader moving) are
+// retried for up to 20 s.
 func (e *Env) ReadNow(topic string) []kafka.Message {
 	e.T.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
+	ends, err := e.waitEndOffsets(ctx, topic, false)
+	must(e.T, err, "end offsets of "+topic)
 	var out []kafka.Message
-	for p, end := range e.endOffsets(ctx, topic) {
+	for p, end := range ends {
 		if end == 0 {
 			continue
 		}
@@ -95,28 +99,87 @@ func (e *Env) ReadNow(topic string) []kafka.Message {
 	return out
 }
 
-// endOffsets returns the high watermark of each partition of topic.
-func (e *Env) endOffsets(ctx context.Context, topic string) map[int]int64 {
-	e.T.Helper()
-	cl := &kafka.Client{Addr: kafka.TCP(e.Brokers...)}
+// waitEndOffsets returns endOffsets, retrying its errors until ctx ends. A
+// topic that does not exist has no partitions, unless mustExist.
+func (e *Env) waitEndOffsets(ctx context.Context, topic string, mustExist bool) (map[int]int64, error) {
+	for {
+		ends, err := e.endOffsets(ctx, topic)
+		if err == nil {
+			return ends, nil
+		}
+		if !mustExist && errors.Is(err, errNoTopic) {
+			return map[int]int64{}, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// freshClient returns a client with a transport of its own, and a function
+// that closes its connections. kafka-go answers Client.Metadata from its
+// transport's cache (refreshed every 6 s), and clients without a transport
+// share one for the whole process: after another process created a topic
+// or a leader moved, they report the old state for up to 6 s.
+func freshClient(brokers []string) (*kafka.Client, func()) {
+	tr := &kafka.Transport{}
+	return &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 5 * time.Second, Transport: tr}, tr.CloseIdleConnections
+}
+
+// errNoTopic is the error of endOffsets for a topic that does not exist.
+var errNoTopic = errors.New("no such topic")
+
+// endOffsets returns the high watermark of each partition of topic. It
+// fails unless every partition has a leader that answers.
+func (e *Env) endOffsets(ctx context.Context, topic string) (map[int]int64, error) {
+	cl, done := freshClient(e.Brokers)
+	defer done()
 	md, err := cl.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
-	must(e.T, err, "metadata "+topic)
+	if err != nil {
+		return nil, fmt.Errorf("metadata %s: %w", topic, err)
+	}
 	req := map[string][]kafka.OffsetRequest{}
 	for _, t := range md.Topics {
+		if errors.Is(t.Error, kafka.UnknownTopicOrPartition) {
+			return nil, fmt.Errorf("metadata %s: %w (%w)", topic, errNoTopic, t.Error)
+		}
+		if t.Error != nil {
+			return nil, fmt.Errorf("metadata %s: %w", topic, t.Error)
+		}
 		for _, p := range t.Partitions {
 			req[topic] = append(req[topic], kafka.LastOffsetOf(p.ID))
 		}
 	}
+	if len(req[topic]) == 0 {
+		return nil, fmt.Errorf("metadata %s: no partitions", topic)
+	}
 	resp, err := cl.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: req})
-	must(e.T, err, "list offsets "+topic)
+	if err != nil {
+		return nil, fmt.Errorf("list offsets %s: %w", topic, err)
+	}
 	out := map[int]int64{}
 	for _, po := range resp.Topics[topic] {
 		if po.Error != nil {
-			e.T.Fatalf("list offsets %s/%d: %v", topic, po.Partition, po.Error)
+			return nil, fmt.Errorf("list offsets %s/%d: %w", topic, po.Partition, po.Error)
 		}
 		out[po.Partition] = po.LastOffset
 	}
-	return out
+	return out, nil
+}
+
+// waitTopics waits until every partition of topics has a leader that
+// answers. A real broker elects the leaders of a new topic a moment after
+// CreateTopics returns; until then reads and writes fail with "not leader"
+// or "leader not available".
+func (e *Env) waitTopics(ctx context.Context, topics ...string) error {
+	for _, t := range topics {
+		if _, err := e.waitEndOffsets(ctx, t, true); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Uncommitted returns, for the group, how many records of each topic are
@@ -125,11 +188,17 @@ func (e *Env) endOffsets(ctx context.Context, topic string) map[int]int64 {
 func (e *Env) Uncommitted(group string, topics ...string) (map[string]int64, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	cl := &kafka.Client{Addr: kafka.TCP(e.Brokers...)}
+	cl, done := freshClient(e.Brokers)
+	defer done()
 	ends := map[string]map[int]int64{}
 	req := map[string][]int{}
 	for _, t := range topics {
-		ends[t] = e.endOffsets(ctx, t)
+		var err error
+		if ends[t], err = e.endOffsets(ctx, t); errors.Is(err, errNoTopic) {
+			ends[t] = map[int]int64{}
+		} else if err != nil {
+			return nil, err
+		}
 		for p := range ends[t] {
 			req[t] = append(req[t], p)
 		}

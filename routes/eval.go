@@ -1,0 +1,350 @@
+package routes
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/cel-go/common/types"
+	"github.com/google/cel-go/common/types/ref"
+	"github.com/google/cel-go/common/types/traits"
+
+	"github.com/brazegw/gateway/event"
+)
+
+// OriginHeader is added to the dead-lettered copy of a plain JSON product
+// record (one without a CloudEvents id): "topic/partition/offset" of where
+// it was first read. A replayed record that carries it keeps its first
+// identity, so that the operations already sent are recognised as
+// duplicates. Replay keeps it (it is not a dlq.* header).
+const OriginHeader = "route.origin"
+
+// Route evaluates the routes listening to rec's topic on the product event
+// rec holds and returns the operations they produce. It never fails as a
+// whole: an unreadable record sets Result.Err, a failing route is listed in
+// Result.Failures and the other routes still produce their operations.
+// lim bounds the derived events as it bounds consumed ones.
+func (t *Table) Route(rec *event.Record, lim event.Limits) *Result {
+	res := t.derive(rec)
+	for i := range res.Ops {
+		op := &res.Ops[i]
+		op.Event, op.Err = event.Decode(&op.Record, lim)
+	}
+	return res
+}
+
+// derive routes rec up to the derived records, which it does not decode.
+func (t *Table) derive(rec *event.Record) *Result {
+	res := &Result{Version: t.Version}
+	in, _ := t.inputs.Get().(*input)
+	if in == nil {
+		in = new(input)
+	}
+	defer func() {
+		in.reset()
+		t.inputs.Put(in)
+	}()
+	if _, err := in.parse(rec); err != nil {
+		res.Err = err
+		return res
+	}
+	res.Format = in.format
+	var idBuf [128]byte
+	identity := in.appendIdentity(idBuf[:0])
+	for _, r := range t.byTopic[rec.Topic] {
+		ok, err := r.when.test(in)
+		if err != nil {
+			res.Failures = append(res.Failures, r.failure(nil, err))
+			continue
+		}
+		if !ok {
+			continue
+		}
+		res.Matched = append(res.Matched, r.name)
+		n := len(res.Ops)
+		for _, op := range r.ops {
+			d, err := op.derive(in, r, identity)
+			if err != nil {
+				res.Ops = res.Ops[:n] // a route produces all its operations or none
+				res.Failures = append(res.Failures, r.failure(op, err))
+				break
+			}
+			if d != nil {
+				res.Ops = append(res.Ops, *d)
+			}
+		}
+	}
+	return res
+}
+
+func (r *route) failure(op *operation, err error) Failure {
+	f := Failure{Route: r.name}
+	where := "when"
+	if op != nil {
+		f.Op, f.Type = op.key, op.spec.Type
+		where = "emit[" + strconv.Itoa(op.index) + "]"
+		if op.key != strconv.Itoa(op.index) {
+			where += " (" + op.key + ")"
+		}
+	}
+	f.Err = event.Errorf(event.ReasonRouteError, "route %q, %s: %s", r.name, where, clip(oneLine(err.Error()), 600))
+	return f
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// appendIdentity appends what makes the product event unique: its
+// CloudEvents source and id, or where a plain record was (first) read.
+func (in *input) appendIdentity(dst []byte) []byte {
+	if in.format != Plain {
+		dst = append(dst, "ce\x00"...)
+		dst = append(dst, in.source...)
+		dst = append(dst, 0)
+		return append(dst, in.id...)
+	}
+	dst = append(dst, "kafka\x00"...)
+	for _, h := range in.rec.Headers {
+		if h.Key == OriginHeader {
+			return append(dst, h.Value...)
+		}
+	}
+	return append(dst, Origin(in.rec)...)
+}
+
+// Origin returns "topic/partition/offset" of rec.
+func Origin(rec *event.Record) string {
+	return rec.Topic + "/" + strconv.Itoa(rec.Partition) + "/" + strconv.FormatInt(rec.Offset, 10)
+}
+
+// DerivedID returns the id of the operation op (its name, or its index in
+// the emit list) of route for the product event of the given identity:
+// the first 32 hex digits of SHA-256("<identity>\x00<route>\x00<op>"),
+// where identity is "ce\x00<source>\x00<id>" for a CloudEvent and
+// "kafka\x00<topic>/<partition>/<offset>" for a plain JSON record.
+func DerivedID(identity, route, op string) string {
+	return string(appendDerivedID(nil, []byte(identity), route, op))
+}
+
+func appendDerivedID(dst, identity []byte, route, op string) []byte {
+	var buf [256]byte
+	b := append(buf[:0], identity...)
+	b = append(b, 0)
+	b = append(b, route...)
+	b = append(b, 0)
+	b = append(b, op...)
+	sum := sha256.Sum256(b)
+	return hex.AppendEncode(dst, sum[:16])
+}
+
+// test evaluates a condition; a nil program always holds.
+func (p *program) test(in *input) (bool, error) {
+	if p == nil {
+		return true, nil
+	}
+	v, err := p.eval(in)
+	if err != nil {
+		return false, err
+	}
+	b, ok := v.(types.Bool)
+	if !ok {
+		return false, fmt.Errorf("%s: the condition produced %s, not a bool", p.field, v.Type().TypeName())
+	}
+	return bool(b), nil
+}
+
+func (p *program) eval(in *input) (ref.Val, error) {
+	if p.constant != nil {
+		return p.constant, nil
+	}
+	v, _, err := p.prg.Eval(in)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", p.field, err)
+	}
+	return v, nil
+}
+
+// str evaluates an optional string field; "" when absent or null.
+func (p *program) str(in *input) (string, error) {
+	if p == nil {
+		return "", nil
+	}
+	v, err := p.eval(in)
+	if err != nil {
+		return "", err
+	}
+	switch x := v.(type) {
+	case types.String:
+		return string(x), nil
+	case types.Null:
+		return "", nil
+	}
+	return "", fmt.Errorf("%s: produced %s, want a string", p.field, v.Type().TypeName())
+}
+
+// deadline evaluates deliver_by: a timestamp or an RFC 3339 string.
+func (p *program) deadline(in *input) (time.Time, error) {
+	if p == nil {
+		return time.Time{}, nil
+	}
+	v, err := p.eval(in)
+	if err != nil {
+		return time.Time{}, err
+	}
+	switch x := v.(type) {
+	case types.Timestamp:
+		return x.Time, nil
+	case types.String:
+		t, err := time.Parse(time.RFC3339Nano, string(x))
+		if err != nil {
+			return time.Time{}, fmt.Errorf("%s: %q is not an RFC 3339 time", p.field, clip(string(x), 40))
+		}
+		return t, nil
+	case types.Null:
+		return time.Time{}, nil
+	}
+	return time.Time{}, fmt.Errorf("%s: produced %s, want a timestamp", p.field, v.Type().TypeName())
+}
+
+// derive produces the operation for one product event; nil when the
+// operation's own condition does not hold.
+func (op *operation) derive(in *input, r *route, identity []byte) (*Op, error) {
+	if ok, err := op.when.test(in); err != nil || !ok {
+		return nil, err
+	}
+	workspace, err := op.workspace.str(in)
+	if err != nil {
+		return nil, err
+	}
+	pkey, err := op.partitionKey.str(in)
+	if err != nil {
+		return nil, err
+	}
+	skey, err := op.scheduleKey.str(in)
+	if err != nil {
+		return nil, err
+	}
+	deadline, err := op.deliverBy.deadline(in)
+	if err != nil {
+		return nil, err
+	}
+	var idBuf [32]byte
+	d := &Op{Route: r.name, Key: op.key, Type: op.spec.Type, Endpoint: op.spec.Endpoint,
+		ID: string(appendDerivedID(idBuf[:0], identity, r.name, op.key)), Source: in.sourceString()}
+	if d.Source == "" {
+		d.Source = "/routes/" + r.name
+	}
+
+	// The derived event is a structured-mode CloudEvent, decoded like any
+	// consumed record, so that everything downstream is unchanged.
+	v := make([]byte, 0, 256+len(in.data))
+	v = append(v, `{"specversion":"1.0","id":`...)
+	v = appendString(v, d.ID)
+	v = append(v, `,"source":`...)
+	v = appendString(v, d.Source)
+	v = append(v, `,"type":`...)
+	v = appendString(v, d.Type)
+	if !in.time.IsZero() {
+		v = append(v, `,"time":"`...)
+		v = in.time.UTC().AppendFormat(v, time.RFC3339Nano)
+		v = append(v, '"')
+	}
+	if workspace != "" {
+		v = append(v, `,"brazeworkspace":`...)
+		v = appendString(v, workspace)
+	}
+	if pkey != "" {
+		v = append(v, `,"partitionkey":`...)
+		v = appendString(v, pkey)
+	}
+	if skey != "" {
+		v = append(v, `,"brazeschedulekey":`...)
+		v = appendString(v, skey)
+	}
+	if !deadline.IsZero() {
+		v = append(v, `,"brazedeadline":"`...)
+		v = deadline.UTC().AppendFormat(v, time.RFC3339Nano)
+		v = append(v, '"')
+	}
+	v = append(v, `,"data":`...)
+	bodyAt := len(v)
+	if v, err = op.body.appendTo(v, in, true); err != nil {
+		return nil, err
+	}
+	d.Body = v[bodyAt:len(v):len(v)]
+	v = append(v, '}')
+	rec := in.rec
+	d.Record = event.Record{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset, Key: rec.Key, Value: v, Time: rec.Time}
+	return d, nil
+}
+
+// appendTo writes the node as JSON.
+func (n *node) appendTo(dst []byte, in *input, top bool) ([]byte, error) {
+	if n.constJSON != nil {
+		return append(dst, n.constJSON...), nil
+	}
+	switch n.kind {
+	case objectNode:
+		dst = append(dst, '{')
+		first := true
+		for _, f := range n.fields {
+			mark := len(dst)
+			if !first {
+				dst = append(dst, ',')
+			}
+			dst = append(dst, f.prefix...)
+			if f.node.kind == exprNode && f.node.constJSON == nil {
+				v, err := f.node.expr.eval(in)
+				if err != nil {
+					return dst, err
+				}
+				if v == types.NullValue || isEmptyOptional(v) {
+					dst = dst[:mark] // a null member is left out
+					continue
+				}
+				if dst, err = appendJSON(dst, v); err != nil {
+					return dst, fmt.Errorf("%s: %w", f.node.expr.field, err)
+				}
+			} else {
+				var err error
+				if dst, err = f.node.appendTo(dst, in, false); err != nil {
+					return dst, err
+				}
+			}
+			first = false
+		}
+		return append(dst, '}'), nil
+	case arrayNode:
+		dst = append(dst, '[')
+		for i, item := range n.items {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			var err error
+			if dst, err = item.appendTo(dst, in, false); err != nil {
+				return dst, err
+			}
+		}
+		return append(dst, ']'), nil
+	}
+	v, err := n.expr.eval(in)
+	if err != nil {
+		return dst, err
+	}
+	if top {
+		if _, ok := v.(traits.Mapper); !ok {
+			return dst, fmt.Errorf("%s: produced %s, want a map", n.expr.field, v.Type().TypeName())
+		}
+	}
+	if dst, err = appendJSON(dst, v); err != nil {
+		return dst, fmt.Errorf("%s: %w", n.expr.field, err)
+	}
+	return dst, nil
+}
+
+func isEmptyOptional(v ref.Val) bool {
+	o, ok := v.(*types.Optional)
+	return ok && !o.HasValue()
+}
