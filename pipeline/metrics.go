@@ -10,6 +10,31 @@ type metrics struct {
 	completed *prometheus.CounterVec
 	inflight  prometheus.Gauge
 	latency   *prometheus.HistogramVec
+
+	// Pre-created series, looked up without hashing label values on the
+	// per-event path; read-only after newMetrics.
+	completedBy map[completedKey]prometheus.Counter
+	latencyBy   map[string]prometheus.Observer
+}
+
+type completedKey struct{ typ, outcome, reason string }
+
+// done counts a final outcome.
+func (m *metrics) done(typ, outcome string, reason event.Reason) {
+	if c, ok := m.completedBy[completedKey{typ, outcome, string(reason)}]; ok {
+		c.Inc()
+		return
+	}
+	m.completed.WithLabelValues(typ, outcome, string(reason)).Inc()
+}
+
+// observeLatency records an event's end-to-end latency.
+func (m *metrics) observeLatency(typ string, seconds float64) {
+	if o, ok := m.latencyBy[typ]; ok {
+		o.Observe(seconds)
+		return
+	}
+	m.latency.WithLabelValues(typ).Observe(seconds)
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -30,16 +55,22 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	// Every series exists from the start, so rates and alerts work before
 	// the first failure.
+	m.completedBy = map[completedKey]prometheus.Counter{}
+	m.latencyBy = map[string]prometheus.Observer{}
+	add := func(typ, outcome string, reason event.Reason) {
+		m.completedBy[completedKey{typ, outcome, string(reason)}] = m.completed.WithLabelValues(typ, outcome, string(reason))
+	}
 	for _, s := range event.Specs() {
-		m.completed.WithLabelValues(s.Type, event.OutcomeSent, "")
+		add(s.Type, event.OutcomeSent, "")
 		for _, r := range event.Reasons() {
-			m.completed.WithLabelValues(s.Type, event.OutcomeDeadLettered, string(r))
+			add(s.Type, event.OutcomeDeadLettered, r)
 		}
-		m.completed.WithLabelValues(s.Type, event.OutcomeExpired, string(event.ReasonExpired))
-		m.completed.WithLabelValues(s.Type, event.OutcomeDuplicate, "")
+		add(s.Type, event.OutcomeExpired, event.ReasonExpired)
+		add(s.Type, event.OutcomeDuplicate, "")
+		m.latencyBy[s.Type] = m.latency.WithLabelValues(s.Type)
 	}
 	for _, r := range []event.Reason{event.ReasonRouteError, event.ReasonNoRoute} {
-		m.completed.WithLabelValues(productType, event.OutcomeDeadLettered, string(r))
+		add(productType, event.OutcomeDeadLettered, r)
 	}
 	if reg != nil {
 		reg.MustRegister(m.completed, m.inflight, m.latency)

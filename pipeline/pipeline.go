@@ -298,14 +298,14 @@ func (p *Pipeline) result(m *item, r dispatcher.Result, outcome string, reason e
 			p.ledger.Record(res)
 		}
 		if !ev.Time.IsZero() {
-			p.m.latency.WithLabelValues(ev.Type).Observe(p.now().Sub(ev.Time).Seconds())
+			p.m.observeLatency(ev.Type, p.now().Sub(ev.Time).Seconds())
 		}
 		p.complete(m, ev.Type, outcome, reason)
 	})
 }
 
 func (p *Pipeline) complete(m *item, typ, outcome string, reason event.Reason) {
-	p.m.completed.WithLabelValues(typ, outcome, string(reason)).Inc()
+	p.m.done(typ, outcome, reason)
 	p.m.inflight.Dec()
 	m.Done()
 }
