@@ -325,6 +325,7 @@ func (g *Group) runGeneration(ctx context.Context, gen *kafka.Generation, drain 
 	for _, p := range parts {
 		g.m.lag.DeleteLabelValues(p.topic, itoa(p.id))
 		g.m.committed.DeleteLabelValues(p.topic, itoa(p.id))
+		g.m.commitLag.DeleteLabelValues(p.topic, itoa(p.id))
 	}
 	g.log.Info("generation ended", zap.Int32("generation", gen.ID))
 }
@@ -353,6 +354,9 @@ func (g *Group) commit(gen *kafka.Generation, parts []*partition) {
 	for _, p := range moved {
 		p.committed = offsets[p.topic][p.id]
 		g.m.committed.WithLabelValues(p.topic, itoa(p.id)).Set(float64(p.committed))
+		if f := p.fetched.Load(); f >= 0 {
+			g.m.commitLag.WithLabelValues(p.topic, itoa(p.id)).Set(float64(max(f-p.committed, 0)))
+		}
 	}
 }
 

@@ -11,6 +11,7 @@ type metrics struct {
 	consumedVec  *prometheus.CounterVec
 	lag          *prometheus.GaugeVec
 	committed    *prometheus.GaugeVec
+	commitLag    *prometheus.GaugeVec
 	assigned     prometheus.Gauge
 	commitErrors prometheus.Counter
 	fetchErrors  prometheus.Counter
@@ -30,6 +31,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "braze_gateway_committed_offset",
 			Help: "Last offset committed per partition.",
 		}, []string{"topic", "partition"}),
+		commitLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "braze_gateway_commit_lag",
+			Help: "Records read but not yet committed per partition (in flight, held back by order, or finished and waiting for the next commit).",
+		}, []string{"topic", "partition"}),
 		assigned: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "braze_gateway_assigned_partitions",
 			Help: "Partitions assigned to this member in the current generation.",
@@ -44,7 +49,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.consumedVec, m.lag, m.committed, m.assigned, m.commitErrors, m.fetchErrors)
+		reg.MustRegister(m.consumedVec, m.lag, m.committed, m.commitLag, m.assigned, m.commitErrors, m.fetchErrors)
 	}
 	return m
 }

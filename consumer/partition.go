@@ -26,6 +26,7 @@ type partition struct {
 
 	completions chan *Message
 	committable atomic.Int64 // commit point published for the committer (-1: none)
+	fetched     atomic.Int64 // offset after the last record read (-1: none)
 	committed   int64        // last committed offset, owned by the committer
 
 	tracker  *tracker
@@ -51,6 +52,7 @@ func (g *Group) newPartition(topic string, id int, offset int64) *partition {
 		consumed:    map[string]prometheus.Counter{},
 	}
 	p.committable.Store(-1)
+	p.fetched.Store(-1)
 	return p
 }
 
@@ -169,6 +171,7 @@ func (p *partition) accept(ctx context.Context, km kafka.Message) {
 	}
 	m.Event, m.Err = event.Decode(&m.Record, event.Limits{MaxRecordBytes: p.g.cfg.MaxRecordBytes, MaxDepth: p.g.cfg.MaxJSONDepth})
 	p.tracker.add(km.Offset)
+	p.fetched.Store(km.Offset + 1)
 	p.countConsumed(m)
 
 	if len(km.Key) > 0 {
