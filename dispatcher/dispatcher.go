@@ -121,13 +121,14 @@ type Dispatcher struct {
 	m       *metrics
 	now     func() time.Time
 
-	queue     chan *request
-	stop      chan struct{} // closed when Run's context ends
+	queues    [lanes]chan *request // one per priority lane; workers take the highest lane first
+	stop      chan struct{}        // closed when Run's context ends
 	health    *health
 	quiescing atomic.Bool
 
-	mu   sync.Mutex
-	open map[string][]*pending // open batches by batching key
+	mu      sync.Mutex
+	open    map[string][]*pending    // open batches by batching key
+	waiting map[*request]*time.Timer // requests waiting for a retry or a probe
 }
 
 // New returns a Dispatcher.
@@ -145,9 +146,10 @@ func New(cfg Config, deps Deps) (*Dispatcher, error) {
 		log:     deps.Logger,
 		m:       newMetrics(deps.Registerer),
 		now:     deps.Now,
-		queue:   make(chan *request, cfg.Workers*4),
+		queues:  newQueues(cfg.Workers * 4),
 		stop:    make(chan struct{}),
 		open:    make(map[string][]*pending),
+		waiting: make(map[*request]*time.Timer),
 	}
 	if d.log == nil {
 		d.log = zap.NewNop()
@@ -179,9 +181,18 @@ func (d *Dispatcher) Quiesce() {
 	for _, p := range open {
 		d.closeLocked(p)
 	}
+	waiting := make([]*request, 0, len(d.waiting))
+	for r, t := range d.waiting {
+		t.Stop()
+		waiting = append(waiting, r)
+	}
+	clear(d.waiting)
 	d.mu.Unlock()
 	for _, p := range open {
 		d.handBack(p.req)
+	}
+	for _, r := range waiting {
+		d.handBack(r)
 	}
 }
 
@@ -205,8 +216,15 @@ func (d *Dispatcher) Paused() (bool, string) { return d.health.paused() }
 // delivers them again (they are handed back). Run returns nil.
 func (d *Dispatcher) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
-	for range d.cfg.Workers {
-		wg.Go(func() { d.work(ctx) })
+	// A quarter of the workers serve only the highest lane, so that calls of
+	// lower lanes waiting for a contended budget can never occupy every
+	// worker while a transactional call queues behind them.
+	reserved := 0
+	if d.cfg.Workers >= 4 {
+		reserved = d.cfg.Workers / 4
+	}
+	for i := range d.cfg.Workers {
+		wg.Go(func() { d.work(ctx, i < reserved) })
 	}
 	<-ctx.Done()
 	close(d.stop)
@@ -320,7 +338,7 @@ func (d *Dispatcher) single(j *Job) *request {
 
 func (d *Dispatcher) enqueue(ctx context.Context, r *request) error {
 	select {
-	case d.queue <- r:
+	case d.queues[laneIndex(r.lane)] <- r:
 	case <-ctx.Done():
 		d.handBack(r)
 	case <-d.stop:
@@ -333,7 +351,7 @@ func (d *Dispatcher) enqueue(ctx context.Context, r *request) error {
 // dispatcher stops instead, its events are handed back.
 func (d *Dispatcher) requeue(r *request) {
 	select {
-	case d.queue <- r:
+	case d.queues[laneIndex(r.lane)] <- r:
 	case <-d.stop:
 		d.handBack(r)
 	}
@@ -352,3 +370,51 @@ type unlimited struct{}
 
 func (unlimited) Wait(ctx context.Context, _ string, _ []rules.Charge, _ int) error { return ctx.Err() }
 func (unlimited) Observe(string, []rules.Charge, int, braze.RateLimit)              {}
+
+// lanes is the number of request queues; lanes beyond the last share it.
+const lanes = 4
+
+func newQueues(size int) [lanes]chan *request {
+	var qs [lanes]chan *request
+	for i := range qs {
+		qs[i] = make(chan *request, size)
+	}
+	return qs
+}
+
+func laneIndex(lane int) int { return min(max(lane, 0), lanes-1) }
+
+// next returns the next request to send, from the highest lane that has
+// one, or nil once ctx ends. A request of a lower lane never waits behind
+// a backlog of a higher-numbered (lower-priority) lane.
+func (d *Dispatcher) next(ctx context.Context, highestOnly bool) *request {
+	if highestOnly {
+		select {
+		case r := <-d.queues[0]:
+			return r
+		case <-ctx.Done():
+			return nil
+		}
+	}
+	for {
+		for i := range d.queues {
+			select {
+			case r := <-d.queues[i]:
+				return r
+			default:
+			}
+		}
+		select {
+		case r := <-d.queues[0]:
+			return r
+		case r := <-d.queues[1]:
+			return r
+		case r := <-d.queues[2]:
+			return r
+		case r := <-d.queues[3]:
+			return r
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}

@@ -32,16 +32,18 @@ type health struct {
 	log *zap.Logger
 	m   *metrics
 
-	mu       sync.Mutex
-	failures int
-	reason   string // empty when not paused
-	probeAt  time.Time
+	mu          sync.Mutex
+	failures    int
+	lastSuccess time.Time
+	reason      string // empty when not paused
+	probeAt     time.Time
 }
 
-func (h *health) success() {
+func (h *health) success(now time.Time) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.failures = 0
+	h.lastSuccess = now
 	if h.reason != "" {
 		h.log.Info("braze answers again; resuming", zap.String("was", h.reason))
 		h.m.paused.WithLabelValues(h.reason).Set(0)
@@ -83,4 +85,12 @@ func (h *health) paused() (bool, string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.reason != "", h.reason
+}
+
+// succeededSince reports whether any call succeeded at or after t: whether
+// Braze was answering others while a request kept failing.
+func (h *health) succeededSince(t time.Time) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return !h.lastSuccess.Before(t)
 }

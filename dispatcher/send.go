@@ -40,14 +40,13 @@ type rejection struct {
 	body []byte
 }
 
-func (d *Dispatcher) work(ctx context.Context) {
+func (d *Dispatcher) work(ctx context.Context, highestOnly bool) {
 	for {
-		select {
-		case r := <-d.queue:
-			d.send(ctx, r)
-		case <-ctx.Done():
+		r := d.next(ctx, highestOnly)
+		if r == nil {
 			return
 		}
+		d.send(ctx, r)
 	}
 }
 
@@ -60,15 +59,10 @@ func (d *Dispatcher) send(ctx context.Context, r *request) {
 	if r = d.dropExpired(r); r == nil {
 		return
 	}
-	if r.body == nil {
-		r.body = r.batch.AppendBody(make([]byte, 0, 64+len(r.recips)*96), r.recips)
-	}
-	if r.charges == nil {
-		r.charges = rules.Classify("POST", r.endpoint, r.body)
-	}
+	d.prepare(r)
 	if !d.health.admit(d.now()) {
 		// Paused: wait for the probe's verdict instead of calling.
-		time.AfterFunc(d.cfg.Pause.ProbeInterval, func() { d.requeue(r) })
+		d.later(r, d.cfg.Pause.ProbeInterval)
 		return
 	}
 	waitStart := d.now()
@@ -80,6 +74,7 @@ func (d *Dispatcher) send(ctx context.Context, r *request) {
 	if r = d.dropExpired(r); r == nil {
 		return
 	}
+	d.prepare(r) // a batch that lost events needs a new body
 	now := d.now()
 	if r.first.IsZero() {
 		r.first = now
@@ -94,13 +89,19 @@ func (d *Dispatcher) send(ctx context.Context, r *request) {
 	resp, err := d.senders[r.ws].Post(ctx, r.endpoint, r.body)
 	elapsed := d.now().Sub(now)
 	status, rl := 0, braze.RateLimit{}
-	if resp != nil {
+	var be *braze.Error
+	switch {
+	case resp != nil:
 		status, rl = resp.Status, resp.RateLimit
+	case errors.As(err, &be):
+		// An answer whose body could not be read: its status and
+		// rate-limit hints came with the error.
+		status, rl = be.Status, be.RateLimit
 	}
 	d.m.request(r.endpoint, status, elapsed, d.recipients(r))
 	d.limiter.Observe(r.ws, r.charges, status, rl)
 	if err == nil {
-		d.health.success()
+		d.health.success(d.now())
 		d.succeed(r, resp)
 		return
 	}
@@ -108,6 +109,17 @@ func (d *Dispatcher) send(ctx context.Context, r *request) {
 		return // stopping mid-call: hand the events back rather than guess
 	}
 	d.fail(r, resp, err)
+}
+
+// prepare builds the body of a batch and the budgets r is charged to,
+// unless they are built already.
+func (d *Dispatcher) prepare(r *request) {
+	if r.body == nil {
+		r.body = r.batch.AppendBody(make([]byte, 0, 64+len(r.recips)*96), r.recips)
+	}
+	if r.charges == nil {
+		r.charges = rules.Classify("POST", r.endpoint, r.body)
+	}
 }
 
 func (d *Dispatcher) recipients(r *request) int {
@@ -138,7 +150,11 @@ func (d *Dispatcher) dropExpired(r *request) *request {
 		return nil
 	}
 	n := d.subset(r, keep)
-	n.sibling, n.cause = r.sibling, r.cause
+	n.cause = r.cause
+	// The dropped events may be what Braze rejected: if the rest is
+	// accepted, that no longer proves the held sibling bad, so the sibling
+	// is sent on its own.
+	d.release(r)
 	return n
 }
 
@@ -276,7 +292,7 @@ func (d *Dispatcher) fail(r *request, resp *braze.Response, err error) {
 	if !errors.As(err, &be) {
 		be = &braze.Error{Endpoint: r.endpoint, Err: err}
 	}
-	var body []byte
+	body := be.Body
 	if resp != nil {
 		body = resp.Body
 	}
@@ -312,6 +328,15 @@ func (d *Dispatcher) fail(r *request, resp *braze.Response, err error) {
 			return
 		}
 		if r.attempts >= d.cfg.Retry.MaxAttempts || now.Sub(r.first) >= d.cfg.Retry.MaxElapsed {
+			if !d.health.succeededSince(r.first) {
+				// No call has succeeded since this request's first attempt:
+				// that is an outage (perhaps not yet long enough to pause),
+				// not this request's fault. It keeps waiting; its failures
+				// count towards the pause.
+				r.attempts--
+				d.retryAfter(r, min(d.backoff(r.attempts+1), d.cfg.Pause.ProbeInterval), retryReason(be))
+				return
+			}
 			d.release(r)
 			d.deadLetter(r, event.ReasonRetriesExhausted, be, body)
 			return
@@ -341,7 +366,27 @@ func (d *Dispatcher) deadLetter(r *request, reason event.Reason, be *braze.Error
 
 func (d *Dispatcher) retryAfter(r *request, wait time.Duration, reason string) {
 	d.m.retry(r.endpoint, reason)
-	time.AfterFunc(wait, func() { d.requeue(r) })
+	d.later(r, wait)
+}
+
+// later requeues r after wait. Quiesce hands back at once what waits here.
+func (d *Dispatcher) later(r *request, wait time.Duration) {
+	d.mu.Lock()
+	if d.quiescing.Load() {
+		d.mu.Unlock()
+		d.handBack(r)
+		return
+	}
+	d.waiting[r] = time.AfterFunc(wait, func() {
+		d.mu.Lock()
+		_, ok := d.waiting[r] // not taken by Quiesce
+		delete(d.waiting, r)
+		d.mu.Unlock()
+		if ok {
+			d.requeue(r)
+		}
+	})
+	d.mu.Unlock()
 }
 
 // backoff is exponential with full jitter: uniform in [0, min(max, initial·2^(n-1))].

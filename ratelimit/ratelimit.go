@@ -367,7 +367,7 @@ func (b *Budgets) Observe(ws string, charges []rules.Charge, status int, rl braz
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	now := b.now()
-	bk := b.bucket(ws, b.reported(charges, rl))
+	bk := b.bucket(ws, b.reported(ws, charges, rl))
 	bk.roll(now)
 	end := bk.window.Add(bk.limit.Window)
 	if status == http.StatusTooManyRequests {
@@ -406,9 +406,9 @@ func (b *Budgets) Observe(ws string, charges []rules.Charge, status int, rl braz
 
 // reported picks the charge that Braze's headers describe: the one whose
 // limit matches X-RateLimit-Limit, else the first.
-func (b *Budgets) reported(charges []rules.Charge, rl braze.RateLimit) rules.Charge {
+func (b *Budgets) reported(ws string, charges []rules.Charge, rl braze.RateLimit) rules.Charge {
 	for _, c := range charges {
-		if l, ok := b.limits[c.Budget]; ok && rl.Present && l.Requests == rl.Limit {
+		if rl.Present && b.bucket(ws, c).limit.Requests == rl.Limit {
 			return c
 		}
 	}

@@ -301,12 +301,10 @@ func TestMonitoringAndScaling(t *testing.T) {
 		t.Errorf("minReplicaCount %d: want 1..maxReplicaCount (0 would stop consuming)", minR)
 	}
 	cfg := loadGatewayConfig(t, kb.configPath, containerEnv(c))
-	share := cfg.RateLimit.Share
-	if share == 0 {
-		share = 1
-	}
-	if share*float64(maxR) > 1+1e-9 {
-		t.Errorf("ratelimit.share %v × maxReplicaCount %d > 1: the replicas together could exceed Braze's budgets", share, maxR)
+	// Replicas share Braze's budgets by their share of partitions; without
+	// that, each would spend the whole share and N replicas N times it.
+	if share := cfg.RateLimit.Share; !cfg.RateLimit.SharePartitions && (share == 0 || share*float64(maxR) > 1+1e-9) {
+		t.Errorf("ratelimit.share_by_partitions is off and share %v × maxReplicaCount %d > 1: the replicas together could exceed Braze's budgets", share, maxR)
 	}
 	var topics []string
 	for _, tr := range getList(so, "spec", "triggers") {
