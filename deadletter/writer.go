@@ -181,9 +181,13 @@ func (w *Writer) write(kw *kafka.Writer, msgs ...kafka.Message) {
 		return
 	}
 	// Async mode: WriteMessages only enqueues; the outcome arrives in Completion.
+	// An error here (e.g. the topic's metadata is not known yet) is as
+	// transient as a failed write: retry it the same way, so the event is
+	// not left without an outcome.
 	if err := kw.WriteMessages(backgroundCtx, msgs...); err != nil {
+		written, failed := w.written.WithLabelValues(kw.Topic), w.failures.WithLabelValues(kw.Topic)
 		for _, m := range msgs {
-			m.WriterData.(*pendingWrite).done(fmt.Errorf("deadletter: enqueue: %w", err))
+			w.completed(kw, m, fmt.Errorf("deadletter: enqueue: %w", err), written, failed)
 		}
 	}
 }

@@ -99,6 +99,18 @@ func (e *Env) ReadNow(topic string) []kafka.Message {
 	return out
 }
 
+// EndOffsets returns the end offset (high watermark) of every partition of
+// topic; none if the topic does not exist. Errors a real cluster answers
+// for a while are retried for up to 20 s.
+func (e *Env) EndOffsets(topic string) map[int]int64 {
+	e.T.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	ends, err := e.waitEndOffsets(ctx, topic, false)
+	must(e.T, err, "end offsets of "+topic)
+	return ends
+}
+
 // waitEndOffsets returns endOffsets, retrying its errors until ctx ends. A
 // topic that does not exist has no partitions, unless mustExist.
 func (e *Env) waitEndOffsets(ctx context.Context, topic string, mustExist bool) (map[int]int64, error) {
