@@ -99,6 +99,9 @@ func New(cfg Config, log *zap.Logger, reg *prometheus.Registry) (*Gateway, error
 	g.group, err = consumer.New(cfg.Kafka, consumer.Deps{
 		Handler: p, Logger: log, Registerer: reg,
 		Paused: func() bool { paused, _ := g.disp.Paused(); return paused },
+		// Product events are routed from the raw record: decoding them as
+		// messaging events would only fail.
+		Raw: func(topic string) bool { return router != nil && router.Table().Listens(topic) },
 		OnAssign: func(assigned, total int) {
 			if !cfg.RateLimit.SharePartitions {
 				return

@@ -170,6 +170,7 @@ type Group struct {
 	cfg      Config
 	handler  Handler
 	paused   func() bool
+	raw      func(topic string) bool
 	onAssign func(assigned, total int)
 	log      *zap.Logger
 	m        *metrics
@@ -185,6 +186,10 @@ type Deps struct {
 	// Paused, when it reports true, stops intake: no new record is read
 	// (backpressure while Braze is failing); nil means never paused.
 	Paused func() bool
+	// Raw, if set, reports the topics whose records are not decoded as
+	// messaging events (product events the handler routes itself): their
+	// Message has neither Event nor Err.
+	Raw func(topic string) bool
 	// OnAssign, if set, is told at the start of every generation how many
 	// partitions this member holds out of the subscribed topics' total (the
 	// gateway sizes its share of the rate budgets by it).
@@ -211,7 +216,11 @@ func New(cfg Config, deps Deps) (*Group, error) {
 	if paused == nil {
 		paused = func() bool { return false }
 	}
-	g := &Group{cfg: cfg, handler: deps.Handler, paused: paused, onAssign: deps.OnAssign, log: log.Named("consumer"), m: newMetrics(deps.Registerer), lanes: map[string]int{}}
+	raw := deps.Raw
+	if raw == nil {
+		raw = func(string) bool { return false }
+	}
+	g := &Group{cfg: cfg, handler: deps.Handler, paused: paused, raw: raw, onAssign: deps.OnAssign, log: log.Named("consumer"), m: newMetrics(deps.Registerer), lanes: map[string]int{}}
 	for _, t := range cfg.Topics {
 		g.lanes[t.Name] = t.Lane
 	}

@@ -21,7 +21,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		consumedVec: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "braze_gateway_events_consumed_total",
-			Help: "Records read from Kafka, by topic and event type (\"invalid\" when not a valid event, \"unknown\" for an unknown type).",
+			Help: "Records read from Kafka, by topic and event type (\"invalid\" when not a valid event, \"unknown\" for an unknown type, \"product\" for product events on routed topics).",
 		}, []string{"topic", "type"}),
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "braze_gateway_consumer_lag",
@@ -58,12 +58,15 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 const maxCachedTypes = 64
 
 // typeLabel is the type label of a read record: its event type, "unknown"
-// for an unknown type, "invalid" for anything else that is not an event.
+// for an unknown type, "product" for a product event left to the routes,
+// "invalid" for anything else that is not an event.
 func typeLabel(msg *Message) string {
 	typ := "invalid"
 	switch {
 	case msg.Event != nil:
 		typ = msg.Event.Type
+	case msg.Err == nil:
+		typ = "product"
 	case msg.Err != nil:
 		if r, _ := eventReason(msg.Err); r == "unknown_type" {
 			typ = "unknown"

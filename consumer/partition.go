@@ -169,7 +169,9 @@ func (p *partition) accept(ctx context.Context, km kafka.Message) {
 			m.Record.Headers[i] = event.Header{Key: h.Key, Value: h.Value}
 		}
 	}
-	m.Event, m.Err = event.Decode(&m.Record, event.Limits{MaxRecordBytes: p.g.cfg.MaxRecordBytes, MaxDepth: p.g.cfg.MaxJSONDepth})
+	if !p.g.raw(p.topic) {
+		m.Event, m.Err = event.Decode(&m.Record, event.Limits{MaxRecordBytes: p.g.cfg.MaxRecordBytes, MaxDepth: p.g.cfg.MaxJSONDepth})
+	}
 	p.tracker.add(km.Offset)
 	p.fetched.Store(km.Offset + 1)
 	p.countConsumed(m)
