@@ -3,16 +3,8 @@ package consumer
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,6 +14,8 @@ import (
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"gopkg.in/yaml.v3"
+
+	"github.com/brazegw/gateway/internal/testpki"
 )
 
 // TestScramRFC7677 runs the SCRAM-SHA-256 exchange of RFC 7677 §3 with its
@@ -291,84 +285,13 @@ func TestPasswordNeverPrinted(t *testing.T) {
 	}
 }
 
-// testPKI is a CA with a broker certificate for 127.0.0.1 and a client
-// certificate, written as PEM files.
-type testPKI struct {
-	caFile, certFile, keyFile string
-	server                    tls.Certificate
-	pool                      *x509.CertPool
-}
-
-func newTestPKI(t *testing.T) testPKI {
-	t.Helper()
-	dir := t.TempDir()
-	newKey := func() *ecdsa.PrivateKey {
-		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return k
-	}
-	now := time.Now()
-	caKey := newKey()
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		t.Fatal(err)
-	}
-	issue := func(serial int64, usage x509.ExtKeyUsage) (certPEM, keyPEM []byte) {
-		k := newKey()
-		tmpl := &x509.Certificate{
-			SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: "127.0.0.1"},
-			NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
-			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage},
-			IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, DNSNames: []string{"localhost"},
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &k.PublicKey, caKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		kd, err := x509.MarshalECPrivateKey(k)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kd})
-	}
-	p := testPKI{pool: x509.NewCertPool()}
-	p.pool.AddCert(ca)
-	srvCert, srvKey := issue(2, x509.ExtKeyUsageServerAuth)
-	if p.server, err = tls.X509KeyPair(srvCert, srvKey); err != nil {
-		t.Fatal(err)
-	}
-	cliCert, cliKey := issue(3, x509.ExtKeyUsageClientAuth)
-	write := func(name string, b []byte) string {
-		path := filepath.Join(dir, name)
-		if err := os.WriteFile(path, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return path
-	}
-	p.caFile = write("ca.pem", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}))
-	p.certFile = write("client.pem", cliCert)
-	p.keyFile = write("client-key.pem", cliKey)
-	return p
-}
-
 // TestSecurityAgainstBroker connects the dialer and the transport to an
 // in-process broker that requires each combination of TLS (with client
 // certificates) and SASL mechanism, and checks that wrong credentials and a
 // missing client certificate are refused.
 func TestSecurityAgainstBroker(t *testing.T) {
-	pki := newTestPKI(t)
-	tlsOn := TLSConfig{Enabled: true, CAFile: pki.caFile, CertFile: pki.certFile, KeyFile: pki.keyFile}
+	pki := testpki.New(t)
+	tlsOn := TLSConfig{Enabled: true, CAFile: pki.CAFile, CertFile: pki.CertFile, KeyFile: pki.KeyFile}
 	tests := []struct {
 		name string
 		tls  bool
@@ -388,8 +311,8 @@ func TestSecurityAgainstBroker(t *testing.T) {
 			var good Security
 			if tc.tls {
 				opts = append(opts, kfake.TLS(&tls.Config{
-					Certificates: []tls.Certificate{pki.server},
-					ClientAuth:   tls.RequireAndVerifyClientCert, ClientCAs: pki.pool, MinVersion: tls.VersionTLS12,
+					Certificates: []tls.Certificate{pki.Server},
+					ClientAuth:   tls.RequireAndVerifyClientCert, ClientCAs: pki.Pool, MinVersion: tls.VersionTLS12,
 				}))
 				good.TLS = tlsOn
 			}

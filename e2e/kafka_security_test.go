@@ -2,16 +2,8 @@ package e2e
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,6 +18,7 @@ import (
 	"github.com/brazegw/gateway/braze/brazetest"
 	"github.com/brazegw/gateway/consumer"
 	"github.com/brazegw/gateway/internal/gwtest"
+	"github.com/brazegw/gateway/internal/testpki"
 	"github.com/brazegw/gateway/topics"
 )
 
@@ -36,16 +29,16 @@ import (
 // client without credentials, so nothing could have taken a shortcut.
 func TestKafkaSecurity(t *testing.T) {
 	t.Parallel()
-	pki := newSecPKI(t)
+	pki := testpki.New(t)
 	pwFile := filepath.Join(t.TempDir(), "kafka-password")
 	if err := os.WriteFile(pwFile, []byte("scram-Pa55-word\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	serverTLS := &tls.Config{
-		Certificates: []tls.Certificate{pki.server},
-		ClientAuth:   tls.RequireAndVerifyClientCert, ClientCAs: pki.pool, MinVersion: tls.VersionTLS12,
+		Certificates: []tls.Certificate{pki.Server},
+		ClientAuth:   tls.RequireAndVerifyClientCert, ClientCAs: pki.Pool, MinVersion: tls.VersionTLS12,
 	}
-	tlsOn := consumer.TLSConfig{Enabled: true, CAFile: pki.caFile, CertFile: pki.certFile, KeyFile: pki.keyFile}
+	tlsOn := consumer.TLSConfig{Enabled: true, CAFile: pki.CAFile, CertFile: pki.CertFile, KeyFile: pki.KeyFile}
 	tests := []struct {
 		name   string
 		broker []kfake.Opt
@@ -356,75 +349,4 @@ braze:
 			t.Errorf("ApplyKafkaSecurity() = %v, dialer %p (want %p), transport %v (want nil)", err, cfg.Kafka.Dialer, own, cfg.Outputs.Transport)
 		}
 	})
-}
-
-// secPKI is a CA with a broker certificate for 127.0.0.1 and a client
-// certificate, written as PEM files.
-type secPKI struct {
-	caFile, certFile, keyFile string
-	server                    tls.Certificate
-	pool                      *x509.CertPool
-}
-
-func newSecPKI(t *testing.T) secPKI {
-	t.Helper()
-	dir := t.TempDir()
-	newKey := func() *ecdsa.PrivateKey {
-		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return k
-	}
-	now := time.Now()
-	caKey := newKey()
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "gateway test CA"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		t.Fatal(err)
-	}
-	issue := func(serial int64, usage x509.ExtKeyUsage) (certPEM, keyPEM []byte) {
-		k := newKey()
-		tmpl := &x509.Certificate{
-			SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: "127.0.0.1"},
-			NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
-			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage},
-			IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, DNSNames: []string{"localhost"},
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &k.PublicKey, caKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		kd, err := x509.MarshalECPrivateKey(k)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kd})
-	}
-	p := secPKI{pool: x509.NewCertPool()}
-	p.pool.AddCert(ca)
-	srvCert, srvKey := issue(2, x509.ExtKeyUsageServerAuth)
-	if p.server, err = tls.X509KeyPair(srvCert, srvKey); err != nil {
-		t.Fatal(err)
-	}
-	cliCert, cliKey := issue(3, x509.ExtKeyUsageClientAuth)
-	write := func(name string, b []byte) string {
-		path := filepath.Join(dir, name)
-		if err := os.WriteFile(path, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return path
-	}
-	p.caFile = write("ca.pem", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}))
-	p.certFile = write("client.pem", cliCert)
-	p.keyFile = write("client-key.pem", cliKey)
-	return p
 }
