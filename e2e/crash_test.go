@@ -142,12 +142,22 @@ func TestCrashNothingLost(t *testing.T) {
 	elapsed := time.Since(started)
 
 	// Every event reached Braze or the dead-letter topic with a reason.
+	// A first delivery counts from its call's arrival: with injected latency
+	// the simulator may record it after the client was killed mid-call,
+	// which is exactly the "accepted, result never written" window.
+	arrived := map[int]time.Time{}
+	for _, q := range env.Sim.Requests() {
+		arrived[q.Index] = q.Time
+	}
 	first := map[string]time.Time{}
 	count := map[string]int{}
 	var later []brazetest.Delivery // second and further deliveries
 	for _, d := range env.Sim.Deliveries() {
 		if count[d.Recipient]++; count[d.Recipient] == 1 {
 			first[d.Recipient] = d.Time
+			if at, ok := arrived[d.Request]; ok {
+				first[d.Recipient] = at
+			}
 		} else {
 			later = append(later, d)
 		}
