@@ -37,18 +37,24 @@ type Message struct {
 	// Fetched is when the record was read.
 	Fetched time.Time
 
-	keys       []string // ordering keys
-	blockers   int      // earlier messages of the same keys not yet finished
+	keys       [maxKeys]gateKey // ordering keys (see gate)
+	nkeys      uint8
+	blockers   int // earlier messages of the same keys not yet finished
 	p          *partition
 	done       atomic.Bool
 	handedBack bool
+
+	// Room for the decoded event and a few headers, so that a record
+	// costs one allocation here.
+	ev      event.Event
+	headers [4]event.Header
 }
 
 // Done reports the message's outcome as durable. Calls after the first
 // (or after HandBack) are ignored.
 func (m *Message) Done() {
 	if m.done.CompareAndSwap(false, true) {
-		m.p.completions <- m
+		m.p.completions.put(nil, m, 0)
 	}
 }
 
@@ -57,7 +63,7 @@ func (m *Message) Done() {
 func (m *Message) HandBack() {
 	if m.done.CompareAndSwap(false, true) {
 		m.handedBack = true
-		m.p.completions <- m
+		m.p.completions.put(nil, m, 0)
 	}
 }
 

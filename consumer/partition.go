@@ -14,8 +14,10 @@ import (
 )
 
 // partition reads one assigned partition for one generation. Its goroutine
-// owns the offset tracker and the ordering gate; completions come back to it
-// over a channel large enough never to block the caller of Message.Done.
+// owns the offset tracker and the ordering gate. Records arrive from the
+// fetching goroutine, and completions from whoever calls Message.Done, in
+// lists the partition's goroutine takes whole: one wake-up serves many
+// records, and neither side ever blocks the other for long.
 type partition struct {
 	g     *Group
 	topic string
@@ -24,10 +26,11 @@ type partition struct {
 	lane  int
 	log   *zap.Logger
 
-	completions chan *Message
-	committable atomic.Int64 // commit point published for the committer (-1: none)
-	fetched     atomic.Int64 // offset after the last record read (-1: none)
-	committed   int64        // last committed offset, owned by the committer
+	in          inbox[kafka.Message] // fetched records
+	completions inbox[*Message]      // finished messages
+	committable atomic.Int64         // commit point published for the committer (-1: none)
+	fetched     atomic.Int64         // offset after the last record read (-1: none)
+	committed   int64                // last committed offset, owned by the committer
 
 	tracker  *tracker
 	gate     *gate
@@ -43,14 +46,15 @@ type partition struct {
 func (g *Group) newPartition(topic string, id int, offset int64) *partition {
 	p := &partition{
 		g: g, topic: topic, id: id, start: offset, lane: g.lanes[topic],
-		log:         g.log.With(zap.String("topic", topic), zap.Int("partition", id)),
-		completions: make(chan *Message, g.cfg.MaxInflight+1),
-		committed:   -1,
-		tracker:     newTracker(),
-		gate:        newGate(),
-		lag:         g.m.lag.WithLabelValues(topic, strconv.Itoa(id)),
-		consumed:    map[string]prometheus.Counter{},
+		log:       g.log.With(zap.String("topic", topic), zap.Int("partition", id)),
+		committed: -1,
+		tracker:   newTracker(),
+		gate:      newGate(),
+		lag:       g.m.lag.WithLabelValues(topic, strconv.Itoa(id)),
+		consumed:  map[string]prometheus.Counter{},
 	}
+	p.in.init()
+	p.completions.init()
 	p.committable.Store(-1)
 	p.fetched.Store(-1)
 	return p
@@ -79,25 +83,37 @@ func (p *partition) run(ctx, genCtx context.Context, drain time.Duration) {
 		p.log.Error("cannot seek partition", zap.Int64("offset", p.start), zap.Error(err))
 	}
 	fetchCtx, stopFetch := context.WithCancel(context.Background())
-	fetched := make(chan kafka.Message, 64)
 	fetchDone := make(chan struct{})
-	go p.fetch(fetchCtx, r, fetched, fetchDone)
+	go p.fetch(fetchCtx, r, fetchDone)
 	p.log.Debug("partition started", zap.Int64("offset", p.start))
 
 	// While paused, a ticker wakes the loop to look again.
 	pausedTick := time.NewTicker(100 * time.Millisecond)
 	defer pausedTick.Stop()
+	var fetched []kafka.Message
+	var done []*Message
 	for !p.stopping {
-		var in chan kafka.Message
+		var in <-chan struct{}
 		if p.tracker.pending() < p.g.cfg.MaxInflight && !p.g.paused() {
-			in = fetched
+			in = p.in.ready
 		}
 		select {
 		case <-pausedTick.C:
-		case m := <-in:
-			p.accept(workCtx, m)
-		case m := <-p.completions:
-			p.complete(workCtx, m)
+		case <-in:
+			// At most fetchBatch records past max_inflight.
+			fetched = p.in.take(fetched[:0])
+			for i := range fetched {
+				if !p.stopping {
+					p.accept(workCtx, fetched[i])
+				}
+				fetched[i] = kafka.Message{}
+			}
+		case <-p.completions.ready:
+			done = p.completions.take(done[:0])
+			for i, m := range done {
+				p.complete(workCtx, m)
+				done[i] = nil
+			}
 		case <-ctx.Done():
 			p.stopping = true
 		case <-genCtx.Done():
@@ -113,8 +129,11 @@ func (p *partition) run(ctx, genCtx context.Context, drain time.Duration) {
 	defer timer.Stop()
 	for p.handed > 0 {
 		select {
-		case m := <-p.completions:
-			p.complete(workCtx, m)
+		case <-p.completions.ready:
+			done = p.completions.take(done[:0])
+			for _, m := range done {
+				p.complete(workCtx, m)
+			}
 			continue
 		case <-timer.C:
 		}
@@ -127,8 +146,12 @@ func (p *partition) run(ctx, genCtx context.Context, drain time.Duration) {
 	_ = r.Close()
 }
 
+// fetchBatch is how many fetched records wait for the partition's
+// goroutine at most; the fetching goroutine waits while that many do.
+const fetchBatch = 64
+
 // fetch reads records and passes them on until ctx ends.
-func (p *partition) fetch(ctx context.Context, r *kafka.Reader, out chan<- kafka.Message, done chan<- struct{}) {
+func (p *partition) fetch(ctx context.Context, r *kafka.Reader, done chan<- struct{}) {
 	defer close(done)
 	for {
 		m, err := r.FetchMessage(ctx)
@@ -143,9 +166,7 @@ func (p *partition) fetch(ctx context.Context, r *kafka.Reader, out chan<- kafka
 			}
 			continue
 		}
-		select {
-		case out <- m:
-		case <-ctx.Done():
+		if !p.in.put(ctx, m, fetchBatch) {
 			return
 		}
 	}
@@ -164,23 +185,26 @@ func (p *partition) accept(ctx context.Context, km kafka.Message) {
 		p:       p,
 	}
 	if len(km.Headers) > 0 {
-		m.Record.Headers = make([]event.Header, len(km.Headers))
-		for i, h := range km.Headers {
-			m.Record.Headers[i] = event.Header{Key: h.Key, Value: h.Value}
+		m.Record.Headers = m.headers[:0]
+		for _, h := range km.Headers {
+			m.Record.Headers = append(m.Record.Headers, event.Header{Key: h.Key, Value: h.Value})
 		}
 	}
 	if !p.g.raw(p.topic) {
-		m.Event, m.Err = event.Decode(&m.Record, event.Limits{MaxRecordBytes: p.g.cfg.MaxRecordBytes, MaxDepth: p.g.cfg.MaxJSONDepth})
+		lim := event.Limits{MaxRecordBytes: p.g.cfg.MaxRecordBytes, MaxDepth: p.g.cfg.MaxJSONDepth}
+		if m.Err = event.DecodeInto(&m.ev, &m.Record, lim); m.Err == nil {
+			m.Event = &m.ev
+		}
 	}
 	p.tracker.add(km.Offset)
 	p.fetched.Store(km.Offset + 1)
 	p.countConsumed(m)
 
 	if len(km.Key) > 0 {
-		m.keys = append(m.keys, "k:"+string(km.Key))
+		m.addKey(kafkaKey(km.Key))
 	}
 	if m.Event != nil && m.Event.ScheduleKey != "" {
-		m.keys = append(m.keys, "s:"+m.Event.Workspace+"/"+m.Event.ScheduleKey)
+		m.addKey(scheduleKey(m.Event.Workspace, m.Event.ScheduleKey))
 	}
 	if p.gate.enter(m) {
 		p.handle(ctx, m)

@@ -25,7 +25,8 @@ type Follower struct {
 	mu   sync.Mutex
 	read map[int]int64 // next offset to read, per partition
 	self string        // instance id of this process's own results
-	cond chan struct{} // closed and replaced whenever read moves
+	cond chan struct{} // closed and replaced when read moves while someone waits
+	wait int           // Sync calls waiting on cond
 }
 
 // NewFollower returns a Follower of topic that calls apply for each result.
@@ -92,8 +93,10 @@ func (f *Follower) follow(ctx context.Context, p int) {
 		}
 		f.mu.Lock()
 		f.read[p] = m.Offset + 1
-		close(f.cond)
-		f.cond = make(chan struct{})
+		if f.wait > 0 {
+			close(f.cond)
+			f.cond = make(chan struct{})
+		}
 		f.mu.Unlock()
 	}
 }
@@ -124,15 +127,24 @@ func (f *Follower) Sync(ctx context.Context) error {
 				behind = true
 			}
 		}
-		cond := f.cond
-		f.mu.Unlock()
 		if !behind {
+			f.mu.Unlock()
 			return nil
 		}
+		cond := f.cond
+		f.wait++
+		f.mu.Unlock()
+		var err error
 		select {
 		case <-cond:
 		case <-ctx.Done():
-			return ctx.Err()
+			err = ctx.Err()
+		}
+		f.mu.Lock()
+		f.wait--
+		f.mu.Unlock()
+		if err != nil {
+			return err
 		}
 	}
 }

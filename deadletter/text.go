@@ -1,13 +1,9 @@
 package deadletter
 
 import (
-	"context"
 	"strings"
 	"unicode/utf8"
 )
-
-// backgroundCtx is used for asynchronous enqueues, which do not block.
-var backgroundCtx = context.Background()
 
 // oneLine makes s a single line: when s holds a tab or a line break (CR,
 // LF, vertical tab, form feed, NEL, or a Unicode line or paragraph

@@ -15,7 +15,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -66,26 +65,15 @@ type Writer struct {
 	instance       string
 	instanceHeader []kafka.Header
 
-	dlq, results *kafka.Writer
+	dlq, results *producer
+	transport    *kafka.Transport
 	log          *zap.Logger
 	written      *prometheus.CounterVec
 	failures     *prometheus.CounterVec
-
-	mu     sync.Mutex
-	closed bool
-
-	// Results are handed to kafka-go in groups (one per event otherwise
-	// costs a call, a map and a batch lookup each): at most
-	// resultsGroup records or resultsDelay of waiting.
-	rmu     sync.Mutex
-	pending []kafka.Message
 }
 
-// Grouping of results records before they are handed to kafka-go.
-const (
-	resultsGroup = 128
-	resultsDelay = time.Millisecond
-)
+// maxBatch is the most records one produce request carries per partition.
+const maxBatch = 500
 
 // New returns a Writer. reg receives its metrics (nil: none).
 func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (*Writer, error) {
@@ -106,44 +94,30 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (*Writer, error
 			Name: "braze_gateway_output_write_errors_total",
 			Help: "Failed writes to the dead-letter and results topics (they are retried).",
 		}, []string{"topic"}),
+		transport: cfg.Transport,
 	}
 	if reg != nil {
 		reg.MustRegister(w.written, w.failures)
 	}
-	for _, topic := range []string{cfg.DLQTopic, cfg.ResultsTopic} {
-		w.written.WithLabelValues(topic)
-		w.failures.WithLabelValues(topic)
+	if w.transport == nil {
+		w.transport = &kafka.Transport{}
 	}
 	w.instanceHeader = []kafka.Header{{Key: HeaderInstance, Value: []byte(w.instance)}}
-	w.dlq = w.newKafkaWriter(cfg, cfg.DLQTopic)
-	w.results = w.newKafkaWriter(cfg, cfg.ResultsTopic)
+	client := &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Transport: w.transport, Timeout: 10 * time.Second}
+	w.dlq = w.newProducer(client, cfg, cfg.DLQTopic)
+	w.results = w.newProducer(client, cfg, cfg.ResultsTopic)
 	return w, nil
 }
 
-func (w *Writer) newKafkaWriter(cfg Config, topic string) *kafka.Writer {
-	kw := &kafka.Writer{
-		Addr:         kafka.TCP(cfg.Brokers...),
-		Topic:        topic,
-		Balancer:     &kafka.Murmur2Balancer{}, // same partitioning as Java producers
-		RequiredAcks: kafka.RequireAll,
-		BatchTimeout: cfg.BatchTimeout,
-		// kafka-go allocates room for BatchSize messages in every batch it
-		// opens (one per partition and batch timeout): 1,000 made each
-		// batch 160 KB, most of it unused.
-		BatchSize:   100,
-		Async:       true,
-		ErrorLogger: kafka.LoggerFunc(w.log.Sugar().Debugf),
-	}
-	if cfg.Transport != nil { // a typed nil would not mean "default"
-		kw.Transport = cfg.Transport
-	}
+func (w *Writer) newProducer(client *kafka.Client, cfg Config, topic string) *producer {
 	written, failed := w.written.WithLabelValues(topic), w.failures.WithLabelValues(topic)
-	kw.Completion = func(msgs []kafka.Message, err error) {
+	var p *producer
+	p = newProducer(client, topic, cfg.BatchTimeout, maxBatch, func(msgs []kafka.Message, err error) {
 		for _, m := range msgs {
-			w.completed(kw, m, err, written, failed)
+			w.completed(p, m, err, written, failed)
 		}
-	}
-	return kw
+	})
+	return p
 }
 
 // pendingWrite is a write in flight and its acknowledgement callback.
@@ -152,7 +126,7 @@ type pendingWrite struct {
 	attempts int
 }
 
-func (w *Writer) completed(kw *kafka.Writer, m kafka.Message, err error, written, failed prometheus.Counter) {
+func (w *Writer) completed(p *producer, m kafka.Message, err error, written, failed prometheus.Counter) {
 	pw := m.WriterData.(*pendingWrite)
 	if err == nil {
 		written.Inc()
@@ -162,33 +136,28 @@ func (w *Writer) completed(kw *kafka.Writer, m kafka.Message, err error, written
 	failed.Inc()
 	pw.attempts++
 	wait := min(time.Duration(pw.attempts)*200*time.Millisecond, 5*time.Second)
-	w.log.Warn("output write failed; retrying", zap.String("topic", kw.Topic), zap.Int("attempt", pw.attempts), zap.Error(err))
-	// kafka-go fills in the topic of a message the broker answered with an
-	// error, and a writer that names its topic refuses a message that
-	// names one too: without this, every such retry would fail at once.
-	m.Topic = ""
-	time.AfterFunc(wait, func() { w.write(kw, m) })
+	w.log.Warn("output write failed; retrying", zap.String("topic", p.topic), zap.Int("attempt", pw.attempts), zap.Error(err))
+	time.AfterFunc(wait, func() { w.write(p, m) })
 }
 
-func (w *Writer) write(kw *kafka.Writer, msgs ...kafka.Message) {
-	w.mu.Lock()
-	closed := w.closed
-	w.mu.Unlock()
-	if closed {
+// write queues msgs for p. A failure to queue them (the topic's metadata
+// is not known yet, say) is as transient as a failed write: it is retried
+// the same way, so that no event is left without an outcome; a closed
+// writer fails them for good.
+func (w *Writer) write(p *producer, msgs ...kafka.Message) {
+	err := p.write(msgs)
+	if err == nil {
+		return
+	}
+	if p.isClosed() {
 		for _, m := range msgs {
 			m.WriterData.(*pendingWrite).done(errors.New("deadletter: writer closed"))
 		}
 		return
 	}
-	// Async mode: WriteMessages only enqueues; the outcome arrives in Completion.
-	// An error here (e.g. the topic's metadata is not known yet) is as
-	// transient as a failed write: retry it the same way, so the event is
-	// not left without an outcome.
-	if err := kw.WriteMessages(backgroundCtx, msgs...); err != nil {
-		written, failed := w.written.WithLabelValues(kw.Topic), w.failures.WithLabelValues(kw.Topic)
-		for _, m := range msgs {
-			w.completed(kw, m, fmt.Errorf("deadletter: enqueue: %w", err), written, failed)
-		}
+	written, failed := w.written.WithLabelValues(p.topic), w.failures.WithLabelValues(p.topic)
+	for _, m := range msgs {
+		w.completed(p, m, fmt.Errorf("deadletter: enqueue: %w", err), written, failed)
 	}
 }
 
@@ -206,50 +175,30 @@ func (w *Writer) DeadLetter(rec *event.Record, dl *event.DeadLetter, done func(e
 // Result writes r to the results topic, keyed source/id, and calls done
 // when acknowledged.
 func (w *Writer) Result(r *event.Result, done func(error)) {
-	v, err := r.AppendJSON(make([]byte, 0, 384))
+	// Key (event.ResultKey) and value share one buffer.
+	buf := make([]byte, 0, len(r.Source)+1+len(r.ID)+384)
+	buf = append(append(append(buf, r.Source...), '/'), r.ID...)
+	key := buf[:len(buf):len(buf)]
+	v, err := r.AppendJSON(buf[len(buf):])
 	if err != nil {
 		done(fmt.Errorf("deadletter: encode result: %w", err))
 		return
 	}
-	m := kafka.Message{
-		Key:        []byte(event.ResultKey(r.Source, r.ID)),
+	w.write(w.results, kafka.Message{
+		Key:        key,
 		Value:      v,
 		Headers:    w.instanceHeader,
 		WriterData: &pendingWrite{done: done},
-	}
-	w.rmu.Lock()
-	w.pending = append(w.pending, m)
-	var group []kafka.Message
-	switch len(w.pending) {
-	case resultsGroup:
-		group, w.pending = w.pending, make([]kafka.Message, 0, resultsGroup)
-	case 1:
-		time.AfterFunc(resultsDelay, w.flushResults)
-	}
-	w.rmu.Unlock()
-	if group != nil {
-		w.write(w.results, group...)
-	}
+	})
 }
 
-// flushResults hands the waiting results records to kafka-go.
-func (w *Writer) flushResults() {
-	w.rmu.Lock()
-	group := w.pending
-	w.pending = nil
-	w.rmu.Unlock()
-	if len(group) > 0 {
-		w.write(w.results, group...)
-	}
-}
-
-// Close flushes pending writes and stops retrying failed ones.
+// Close sends what is queued, waits for the answers and stops retrying
+// failed writes (they fail for good).
 func (w *Writer) Close() error {
-	w.flushResults()
-	w.mu.Lock()
-	w.closed = true
-	w.mu.Unlock()
-	return errors.Join(w.dlq.Close(), w.results.Close())
+	w.dlq.close()
+	w.results.close()
+	w.transport.CloseIdleConnections()
+	return nil
 }
 
 // Header names of the dead-letter topic (DESIGN.md §3).

@@ -16,8 +16,9 @@ import (
 	"github.com/brazegw/gateway/event"
 )
 
-// TestWriterResults writes results in numbers that fill a group, leave a
-// partial one waiting for its delay, and one left for Close, and checks
+// TestWriterResults writes results in numbers that fill a produce batch,
+// leave a partial one waiting for the linger, and some left for Close
+// (which must send them), and checks
 // that every done callback reports success, every record is on the topic
 // once with the key source/id and the value json.Marshal gives, and the
 // counter counts them.
@@ -64,7 +65,7 @@ func TestWriterResults(t *testing.T) {
 		})
 	}
 	n := 0
-	for range resultsGroup + 10 { // one full group, 10 waiting for the delay
+	for range 3*maxBatch + 10 { // full batches on some partitions, partial ones lingering
 		write(n)
 		n++
 	}

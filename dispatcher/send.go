@@ -133,6 +133,16 @@ func (d *Dispatcher) recipients(r *request) int {
 // passed and returns what is left of r (nil if nothing).
 func (d *Dispatcher) dropExpired(r *request) *request {
 	now := d.now()
+	expired := false
+	for _, j := range r.jobs {
+		if dl := j.Event.Deadline; !dl.IsZero() && now.After(dl) {
+			expired = true
+			break
+		}
+	}
+	if !expired {
+		return r
+	}
 	keep := r.jobs[:0:0]
 	for _, j := range r.jobs {
 		if dl := j.Event.Deadline; !dl.IsZero() && now.After(dl) {

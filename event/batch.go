@@ -32,50 +32,54 @@ type Batch struct {
 
 	targeting Targeting
 	base      []member // non-recipient fields, in document order
+
+	// Room for the usual case (a few fields, one recipient), so that the
+	// batching view costs no allocation of its own.
+	baseBuf      [4]member
+	recipientBuf [1]Recipient
 }
 
-// newBatch returns the batching view of a batchable event, or nil when the
-// event has no explicit recipients (a broadcast) or its recipient fields are
-// not shaped as Braze documents them: such an event is sent on its own and
-// request validation says what is wrong with it.
-func newBatch(ev *Event) (*Batch, error) {
-	ms, err := members(ev.Data)
+// init fills b with the batching view of a batchable event. It reports
+// false when the event has no explicit recipients (a broadcast) or its
+// recipient fields are not shaped as Braze documents them: such an event is
+// sent on its own and request validation says what is wrong with it.
+func (b *Batch) init(ev *Event) bool {
+	var buf [16]member
+	ms, err := members(buf[:0], ev.Data)
 	if err != nil {
-		return nil, nil
+		return false
 	}
-	b := &Batch{targeting: ev.Spec.Targeting}
-	key := make([]byte, 0, 128)
-	key = append(key, ev.Spec.Endpoint...)
+	b.targeting = ev.Spec.Targeting
+	var keyBuf [256]byte
+	key := append(keyBuf[:0], ev.Spec.Endpoint...)
 	key = append(key, 0)
 	key = strconv.AppendQuote(key, ev.Workspace)
 	key = append(key, 0)
-	b.base = make([]member, 0, len(ms))
+	b.base = b.baseBuf[:0]
 	for _, m := range ms {
 		if b.isRecipientField(m.raw) {
-			rs, ok := parseRecipients(b.targeting, string(m.raw[1:len(m.raw)-1]), m.value)
-			if !ok {
-				return nil, nil
+			if !b.addRecipients(string(m.raw[1:len(m.raw)-1]), m.value) {
+				return false
 			}
-			b.Recipients = append(b.Recipients, rs...)
 			continue
 		}
 		b.base = append(b.base, m)
 	}
 	if len(b.Recipients) == 0 {
-		return nil, nil
+		return false
 	}
-	sorted := append([]member(nil), b.base...)
+	sorted := append(buf[:0], b.base...) // ms is no longer needed
 	sortMembers(sorted)
 	for _, m := range sorted {
 		key = append(key, m.raw...) // keys as written: quoted, so unambiguous
 		key = append(key, 0)
 		if key, err = appendCanonical(key, m.value); err != nil {
-			return nil, nil
+			return false
 		}
 		key = append(key, 0)
 	}
 	b.Key = string(key)
-	return b, nil
+	return true
 }
 
 func (b *Batch) isRecipientField(raw []byte) bool {
@@ -86,38 +90,39 @@ func (b *Batch) isRecipientField(raw []byte) bool {
 	return k == `"recipients"`
 }
 
-func parseRecipients(t Targeting, field string, raw []byte) ([]Recipient, bool) {
+// addRecipients appends the recipients of one recipient field (raw, its
+// array) to b.Recipients.
+func (b *Batch) addRecipients(field string, raw []byte) bool {
 	if string(raw) == "null" {
-		return nil, true
+		return true
 	}
-	els, err := elements(raw)
-	if err != nil {
-		return nil, false
+	if b.Recipients == nil {
+		b.Recipients = b.recipientBuf[:0]
 	}
-	out := make([]Recipient, 0, len(els))
-	for _, e := range els {
+	ok := true
+	err := eachElement(raw, func(e []byte) bool {
 		var r Recipient
-		var ok bool
 		switch {
-		case t == RecipientObjects:
+		case b.targeting == RecipientObjects:
 			r, ok = recipientObject(e)
 		case field == "external_user_ids":
 			var id string
 			if json.Unmarshal(e, &id) != nil || id == "" {
-				return nil, false
+				ok = false
+				break
 			}
-			r, ok = Recipient{ID: "external_user_id:" + id, Raw: e}, true
+			r = Recipient{ID: "external_user_id:" + id, Raw: e}
 		default:
 			var id string
 			id, ok = aliasID(e)
 			r = Recipient{ID: id, Raw: e, Alias: true}
 		}
-		if !ok {
-			return nil, false
+		if ok {
+			b.Recipients = append(b.Recipients, r)
 		}
-		out = append(out, r)
-	}
-	return out, true
+		return ok
+	})
+	return err == nil && ok
 }
 
 // aliasID returns the identity of a user alias object. Its members are read
@@ -126,7 +131,8 @@ func parseRecipients(t Targeting, field string, raw []byte) ([]Recipient, bool) 
 // takes for the same user never get different IDs; a repeated or non-string
 // name or label makes the alias unusable for batching.
 func aliasID(raw []byte) (string, bool) {
-	ms, err := members(raw)
+	var buf [8]member
+	ms, err := members(buf[:0], raw)
 	if err != nil {
 		return "", false
 	}
@@ -157,7 +163,8 @@ func aliasID(raw []byte) (string, bool) {
 // recipientObject reads the identifier of a trigger recipient object without
 // decoding its free-form fields.
 func recipientObject(raw []byte) (Recipient, bool) {
-	ms, err := members(raw)
+	var buf [8]member
+	ms, err := members(buf[:0], raw)
 	if err != nil {
 		return Recipient{}, false
 	}
@@ -182,8 +189,18 @@ func recipientObject(raw []byte) (Recipient, bool) {
 		default:
 			continue
 		}
+		if m.value[0] != '"' {
+			return Recipient{}, false
+		}
+		if plain(m.value) && prefix != "email:" { // one allocation: prefix and id together
+			if len(m.value) == 2 {
+				return Recipient{}, false
+			}
+			id, n = concat(prefix, m.value[1:len(m.value)-1]), n+1
+			continue
+		}
 		s, err := unquote(m.value)
-		if err != nil || s == "" || m.value[0] != '"' {
+		if err != nil || s == "" {
 			return Recipient{}, false
 		}
 		if prefix == "email:" {
@@ -195,6 +212,15 @@ func recipientObject(raw []byte) (Recipient, bool) {
 		return Recipient{}, false
 	}
 	return Recipient{ID: id, Raw: raw}, true
+}
+
+// concat returns prefix followed by b, in one allocation.
+func concat(prefix string, b []byte) string {
+	var sb strings.Builder
+	sb.Grow(len(prefix) + len(b))
+	sb.WriteString(prefix)
+	sb.Write(b)
+	return sb.String()
 }
 
 func sortMembers(ms []member) {

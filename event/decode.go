@@ -67,6 +67,8 @@ type Event struct {
 	// Batch holds the batching view of a batchable event with explicit
 	// recipients; nil otherwise (the event is sent on its own).
 	Batch *Batch
+
+	batch Batch // what Batch points to: one allocation holds both
 }
 
 // DefaultWorkspace is the workspace of events that name none.
@@ -88,22 +90,35 @@ type Limits struct {
 // dead-letter reason that applies, in the order of DESIGN.md §4b. Decode never
 // panics, whatever the input.
 func Decode(rec *Record, lim Limits) (*Event, error) {
-	ev := &Event{Size: len(rec.Key) + len(rec.Value)}
+	ev := new(Event)
+	if err := DecodeInto(ev, rec, lim); err != nil {
+		return nil, err
+	}
+	return ev, nil
+}
+
+// DecodeInto is Decode into an Event the caller provides (which may be part
+// of a larger struct, so that one allocation holds both); ev is overwritten.
+// On error ev holds nothing of use. The event's strings and slices share
+// memory with rec.Value, which must not be changed afterwards.
+func DecodeInto(ev *Event, rec *Record, lim Limits) error {
+	*ev = Event{Size: len(rec.Key) + len(rec.Value)}
 	for _, h := range rec.Headers {
 		ev.Size += len(h.Key) + len(h.Value)
 	}
 	var err error
+	depth := -1 // the nesting depth of data, when the validating scan found it
 	if hasHeader(rec.Headers, "ce_specversion") {
-		err = decodeBinary(rec, ev)
+		depth, err = decodeBinary(rec, ev)
 	} else {
-		err = decodeStructured(rec.Value, ev)
+		depth, err = decodeStructured(rec.Value, ev)
 	}
 	if err != nil {
-		return nil, err
+		return err
 	}
 	spec, ok := Lookup(ev.Type)
 	if !ok {
-		return nil, Errorf(ReasonUnknownType, "type %q is not a known event type", truncate(ev.Type, 100))
+		return Errorf(ReasonUnknownType, "type %q is not a known event type", truncate(ev.Type, 100))
 	}
 	ev.Spec = spec
 	max := lim.MaxRecordBytes
@@ -111,23 +126,19 @@ func Decode(rec *Record, lim Limits) (*Event, error) {
 		max = 1 << 20
 	}
 	if ev.Size > max {
-		return nil, Errorf(ReasonTooLarge, "record is %d bytes, more than the maximum of %d", ev.Size, max)
+		return Errorf(ReasonTooLarge, "record is %d bytes, more than the maximum of %d", ev.Size, max)
 	}
 	maxDepth := lim.MaxDepth
 	if maxDepth <= 0 {
 		maxDepth = 64
 	}
-	if depthOver(ev.Data, maxDepth) {
-		return nil, Errorf(ReasonTooLarge, "data nests objects and arrays more than %d levels deep", maxDepth)
+	if depth > maxDepth || depth < 0 && depthOver(ev.Data, maxDepth) {
+		return Errorf(ReasonTooLarge, "data nests objects and arrays more than %d levels deep", maxDepth)
 	}
-	if spec.Batchable {
-		b, err := newBatch(ev)
-		if err != nil {
-			return nil, err
-		}
-		ev.Batch = b
+	if spec.Batchable && ev.batch.init(ev) {
+		ev.Batch = &ev.batch
 	}
-	return ev, nil
+	return nil
 }
 
 // envelope is the structured-mode JSON event. Data stays raw: the gateway
@@ -147,37 +158,44 @@ type envelope struct {
 	ScheduleKey     string          `json:"brazeschedulekey"`
 }
 
-func decodeStructured(value []byte, ev *Event) error {
+// decodeStructured fills ev from a structured-mode value and returns the
+// nesting depth of data (-1 when it is not known).
+func decodeStructured(value []byte, ev *Event) (int, error) {
 	if len(value) == 0 {
-		return Errorf(ReasonInvalidEvent, "record has no value (tombstone)")
+		return -1, Errorf(ReasonInvalidEvent, "record has no value (tombstone)")
 	}
-	// One validating pass, then a scan of the top-level members: data stays
+	// One validating pass that splits the top-level members: data stays
 	// raw and nothing is decoded that routing and batching do not need.
-	ms, ok := validMembers(value)
+	var buf [16]member
+	ms, ok := validMembers(buf[:0], value)
 	if !ok {
 		if !json.Valid(value) {
 			var env envelope
-			return Errorf(ReasonInvalidEvent, "value is not a JSON CloudEvent: %s", jsonErr(json.Unmarshal(value, &env)))
+			return -1, Errorf(ReasonInvalidEvent, "value is not a JSON CloudEvent: %s", jsonErr(json.Unmarshal(value, &env)))
 		}
 		var err error
-		if ms, err = members(value); err != nil {
-			return Errorf(ReasonInvalidEvent, "value is not a JSON object")
+		if ms, err = members(buf[:0], value); err != nil {
+			return -1, Errorf(ReasonInvalidEvent, "value is not a JSON object")
 		}
 	}
+	// Attribute strings are cut from one copy of the value rather than
+	// copied one by one.
+	var sv string
 	var a attrs
 	var data []byte
+	depth := -1
 	for _, m := range ms {
 		var dst *string
 		switch string(m.raw) {
 		case `"data"`:
-			data = m.value
+			data, depth = m.value, m.depth
 			if string(data) == "null" {
 				data = nil
 			}
 			continue
 		case `"data_base64"`:
 			if string(m.value) != "null" {
-				return Errorf(ReasonInvalidEvent, "data_base64 is not supported: data must be a JSON object")
+				return -1, Errorf(ReasonInvalidEvent, "data_base64 is not supported: data must be a JSON object")
 			}
 			continue
 		case `"specversion"`:
@@ -208,19 +226,28 @@ func decodeStructured(value []byte, ev *Event) error {
 			continue
 		}
 		if m.value[0] != '"' {
-			return Errorf(ReasonInvalidEvent, "attribute %s is not a string", m.name())
+			return -1, Errorf(ReasonInvalidEvent, "attribute %s is not a string", m.name())
+		}
+		if plain(m.value) {
+			if sv == "" {
+				sv = string(value)
+			}
+			*dst = sv[m.offset()+1 : m.offset()+len(m.value)-1]
+			continue
 		}
 		v, err := unquote(m.value)
 		if err != nil {
-			return Errorf(ReasonInvalidEvent, "attribute %s is not a valid string", m.name())
+			return -1, Errorf(ReasonInvalidEvent, "attribute %s is not a valid string", m.name())
 		}
 		*dst = v
 	}
 	ev.Mode = Structured
-	return fill(ev, a, data)
+	return depth, fill(ev, a, data)
 }
 
-func decodeBinary(rec *Record, ev *Event) error {
+// decodeBinary fills ev from a binary-mode record and returns the nesting
+// depth of data (-1 when it is not known).
+func decodeBinary(rec *Record, ev *Event) (int, error) {
 	var a attrs
 	for _, h := range rec.Headers {
 		if !strings.HasPrefix(h.Key, "ce_") {
@@ -252,13 +279,14 @@ func decodeBinary(rec *Record, ev *Event) error {
 		}
 	}
 	if len(rec.Value) == 0 {
-		return Errorf(ReasonInvalidEvent, "record has no value (tombstone)")
+		return -1, Errorf(ReasonInvalidEvent, "record has no value (tombstone)")
 	}
-	if !validJSON(rec.Value) {
-		return Errorf(ReasonInvalidEvent, "value (data) is not valid JSON")
+	depth, ok := validJSONDepth(rec.Value)
+	if !ok {
+		return -1, Errorf(ReasonInvalidEvent, "value (data) is not valid JSON")
 	}
 	ev.Mode = Binary
-	return fill(ev, a, rec.Value)
+	return depth, fill(ev, a, rec.Value)
 }
 
 type attrs struct {

@@ -17,7 +17,12 @@ import (
 type member struct {
 	raw   []byte // the key as written, quotes included
 	value []byte // raw JSON, trimmed
+	start int    // offset of value in the scanned object
+	depth int    // nesting depth of value (0 for scalars); validMembers only
 }
+
+// offset returns where m's value starts in the object it was split from.
+func (m member) offset() int { return m.start }
 
 // name returns the member's key, unquoted. Hot paths compare raw instead,
 // which allocates nothing.
@@ -29,13 +34,14 @@ func (m member) name() string {
 	return k
 }
 
-// members splits a JSON object into its members, in document order.
-func members(obj []byte) ([]member, error) {
+// members splits a JSON object into its members, in document order,
+// appending them to dst (which may be a buffer on the caller's stack).
+func members(dst []member, obj []byte) ([]member, error) {
 	i := skipWS(obj, 0)
 	if i >= len(obj) || obj[i] != '{' {
 		return nil, errNotObject
 	}
-	out := make([]member, 0, memberCap(obj))
+	out := dst
 	i = skipWS(obj, i+1)
 	if i < len(obj) && obj[i] == '}' {
 		return out, nil
@@ -58,7 +64,7 @@ func members(obj []byte) ([]member, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, member{raw: obj[ks:ke], value: obj[vs:ve]})
+		out = append(out, member{raw: obj[ks:ke], value: obj[vs:ve], start: vs})
 		i = skipWS(obj, ve)
 		if i >= len(obj) {
 			return nil, errMalformed
@@ -74,10 +80,40 @@ func members(obj []byte) ([]member, error) {
 	return nil, errMalformed
 }
 
-// memberCap guesses how many members an object of this size has (a
-// member takes at least six bytes, most take more than thirty), so that
-// members are collected with one allocation of about the right size.
-func memberCap(obj []byte) int { return min(1+len(obj)/32, 16) }
+// eachElement calls f with each raw element of a JSON array, in order,
+// until f returns false.
+func eachElement(arr []byte, f func(e []byte) bool) error {
+	i := skipWS(arr, 0)
+	if i >= len(arr) || arr[i] != '[' {
+		return errNotArray
+	}
+	i = skipWS(arr, i+1)
+	if i < len(arr) && arr[i] == ']' {
+		return nil
+	}
+	for i < len(arr) {
+		vs := i
+		ve, err := skipValue(arr, vs)
+		if err != nil {
+			return err
+		}
+		if !f(arr[vs:ve]) {
+			return nil
+		}
+		i = skipWS(arr, ve)
+		if i >= len(arr) {
+			return errMalformed
+		}
+		if arr[i] == ']' {
+			return nil
+		}
+		if arr[i] != ',' {
+			return errMalformed
+		}
+		i = skipWS(arr, i+1)
+	}
+	return errMalformed
+}
 
 // elements splits a JSON array into its raw elements.
 func elements(arr []byte) ([][]byte, error) {
@@ -193,13 +229,19 @@ func skipValue(b []byte, i int) (int, error) {
 	}
 }
 
+// plain reports whether the raw JSON string decodes to its bytes between
+// the quotes: no escapes, valid UTF-8.
+func plain(raw []byte) bool {
+	return len(raw) >= 2 && bytes.IndexByte(raw, '\\') < 0 && utf8.Valid(raw)
+}
+
 // unquote returns the Go string of a raw JSON string, as encoding/json
 // decodes it (invalid UTF-8 becomes U+FFFD).
 func unquote(raw []byte) (string, error) {
 	if len(raw) < 2 {
 		return "", errMalformed
 	}
-	if bytes.IndexByte(raw, '\\') < 0 && utf8.Valid(raw) {
+	if plain(raw) {
 		return string(raw[1 : len(raw)-1]), nil
 	}
 	var s string
@@ -220,7 +262,8 @@ func appendCanonical(dst, v []byte) ([]byte, error) {
 	}
 	switch v[0] {
 	case '{':
-		ms, err := members(v)
+		var buf [8]member
+		ms, err := members(buf[:0], v)
 		if err != nil {
 			return dst, err
 		}
@@ -286,14 +329,14 @@ const maxScanDepth = 200
 
 // validMembers splits obj, which must be exactly one JSON object
 // (surrounding white space allowed), into its members while validating
-// it. ok is false when obj is not such an object or the scanner cannot
-// decide.
-func validMembers(obj []byte) (ms []member, ok bool) {
+// it, appending them to dst, with the nesting depth of each value. ok is
+// false when obj is not such an object or the scanner cannot decide.
+func validMembers(dst []member, obj []byte) (ms []member, ok bool) {
 	i := skipWS(obj, 0)
 	if i >= len(obj) || obj[i] != '{' {
 		return nil, false
 	}
-	ms = make([]member, 0, memberCap(obj))
+	ms = dst
 	i = skipWS(obj, i+1)
 	if i < len(obj) && obj[i] == '}' {
 		return ms, skipWS(obj, i+1) == len(obj)
@@ -309,11 +352,12 @@ func validMembers(obj []byte) (ms []member, ok bool) {
 			return nil, false
 		}
 		vs := skipWS(obj, i+1)
-		ve, ok := scanValue(obj, vs, 1)
+		deep := 1
+		ve, ok := scanValue(obj, vs, 1, &deep)
 		if !ok {
 			return nil, false
 		}
-		ms = append(ms, member{raw: obj[ks:ke], value: obj[vs:ve]})
+		ms = append(ms, member{raw: obj[ks:ke], value: obj[vs:ve], start: vs, depth: deep - 1})
 		i = skipWS(obj, ve)
 		if i >= len(obj) {
 			return nil, false
@@ -331,16 +375,27 @@ func validMembers(obj []byte) (ms []member, ok bool) {
 
 // validJSON reports whether b is one valid JSON value, as json.Valid does.
 func validJSON(b []byte) bool {
-	i := skipWS(b, 0)
-	if e, ok := scanValue(b, i, 0); ok && skipWS(b, e) == len(b) {
-		return true
-	}
-	return json.Valid(b)
+	_, ok := validJSONDepth(b)
+	return ok
 }
 
-// scanValue validates the JSON value starting at b[i] and returns the
-// index just past it.
-func scanValue(b []byte, i, depth int) (int, bool) {
+// validJSONDepth reports whether b is one valid JSON value, as json.Valid
+// does, and how deeply it nests objects and arrays (-1 when the scanner
+// left the decision to encoding/json).
+func validJSONDepth(b []byte) (int, bool) {
+	i := skipWS(b, 0)
+	deep := 0
+	if e, ok := scanValue(b, i, 0, &deep); ok && skipWS(b, e) == len(b) {
+		return deep, true
+	}
+	return -1, json.Valid(b)
+}
+
+// scanValue validates the JSON value starting at b[i], inside depth
+// objects and arrays, and returns the index just past it. *deep is raised
+// to the depth of the deepest object or array met (the outermost being at
+// depth+1).
+func scanValue(b []byte, i, depth int, deep *int) (int, bool) {
 	if i >= len(b) {
 		return 0, false
 	}
@@ -348,6 +403,9 @@ func scanValue(b []byte, i, depth int) (int, bool) {
 	case '{', '[':
 		if depth >= maxScanDepth {
 			return 0, false
+		}
+		if depth >= *deep {
+			*deep = depth + 1
 		}
 		obj := b[i] == '{'
 		closing := byte(']')
@@ -370,7 +428,7 @@ func scanValue(b []byte, i, depth int) (int, bool) {
 				}
 				i = skipWS(b, i+1)
 			}
-			e, ok := scanValue(b, i, depth+1)
+			e, ok := scanValue(b, i, depth+1, deep)
 			if !ok {
 				return 0, false
 			}

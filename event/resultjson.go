@@ -108,7 +108,8 @@ func (r *Result) UnmarshalJSON(b []byte) error {
 // fastUnmarshal decodes the plain records the gateway writes; it reports
 // false, having changed nothing, for anything else, invalid JSON included.
 func (r *Result) fastUnmarshal(b []byte) bool {
-	ms, ok := validMembers(b)
+	var buf [16]member
+	ms, ok := validMembers(buf[:0], b)
 	if !ok {
 		return false
 	}

@@ -45,14 +45,14 @@ func checkScan(t *testing.T, in []byte) {
 	if got := validJSON(in); got != valid {
 		t.Fatalf("validJSON(%q) = %v, json.Valid %v", in, got, valid)
 	}
-	ms, ok := validMembers(in)
+	ms, ok := validMembers(nil, in)
 	if !ok {
 		return
 	}
 	if !valid {
 		t.Fatalf("validMembers accepts %q, which json.Valid rejects", in)
 	}
-	want, err := members(in)
+	want, err := members(nil, in)
 	if err != nil {
 		t.Fatalf("validMembers accepts %q, members fails: %v", in, err)
 	}
@@ -70,7 +70,7 @@ func TestValidatingScanner(t *testing.T) {
 	for _, in := range scanCases(t) {
 		checkScan(t, in)
 	}
-	if _, ok := validMembers([]byte(`{"a":{"b":[1,2]},"c":"d"}`)); !ok {
+	if _, ok := validMembers(nil, []byte(`{"a":{"b":[1,2]},"c":"d"}`)); !ok {
 		t.Fatal("validMembers declines a plain object")
 	}
 }

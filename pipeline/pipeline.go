@@ -134,6 +134,12 @@ type item struct {
 	route, opKey, opType, derivedID string
 	// plain is set for an item derived from a plain JSON record.
 	plain bool
+
+	// Room for the item's dispatcher job, the schedule_id its key
+	// resolved to and its results record: one allocation per event.
+	job        dispatcher.Job
+	scheduleID string
+	res        event.Result
 }
 
 // Done reports the item's outcome as durable.
@@ -202,13 +208,14 @@ func (p *Pipeline) handle(ctx context.Context, m *item) error {
 			Error: "deliver-by time " + ev.Deadline.UTC().Format(time.RFC3339) + " passed before the event was read"})
 		return nil
 	}
-	j := &dispatcher.Job{Event: ev, Body: body, Lane: m.Lane, Done: func(r dispatcher.Result) {
+	m.scheduleID = scheduleID
+	m.job = dispatcher.Job{Event: ev, Body: body, Lane: m.Lane, Done: func(r dispatcher.Result) {
 		if r.ScheduleID == "" {
-			r.ScheduleID = scheduleID
+			r.ScheduleID = m.scheduleID
 		}
 		p.settle(m, r)
 	}}
-	if err := p.d.Submit(ctx, j); err != nil {
+	if err := p.d.Submit(ctx, &m.job); err != nil {
 		p.m.inflight.Dec()
 		return err
 	}
@@ -285,7 +292,8 @@ func (p *Pipeline) deadLetterResult(m *item, outcome string, dl *event.DeadLette
 // result writes an event's result record, then lets it be committed.
 func (p *Pipeline) result(m *item, r dispatcher.Result, outcome string, reason event.Reason, scheduleID string) {
 	ev := m.Event
-	res := &event.Result{ID: ev.ID, Source: ev.Source, Type: ev.Type, Outcome: outcome, Reason: reason,
+	res := &m.res
+	*res = event.Result{ID: ev.ID, Source: ev.Source, Type: ev.Type, Outcome: outcome, Reason: reason,
 		DispatchID: r.DispatchID, ScheduleID: scheduleID, SendID: r.SendID, Status: r.Status,
 		Attempts: r.Attempts, BatchSize: r.BatchSize, CompletedAt: p.now().UTC(),
 		Workspace: ev.Workspace, ScheduleKey: ev.ScheduleKey}

@@ -162,9 +162,18 @@ func (c *child) stop() {
 	c.sampler.finish()
 }
 
-// profile fetches a CPU profile of secs seconds into path.
+// profile fetches a CPU profile of secs seconds into path, then a heap
+// profile (live objects at that moment) into path + ".heap".
 func (c *child) profile(ctx context.Context, path string, secs int) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", c.admin, secs), nil)
+	if err := c.fetch(ctx, fmt.Sprintf("/debug/pprof/profile?seconds=%d", secs), path); err != nil {
+		return err
+	}
+	return c.fetch(ctx, "/debug/pprof/heap", path+".heap")
+}
+
+// fetch writes what the gateway's admin endpoint serves at uri into path.
+func (c *child) fetch(ctx context.Context, uri, path string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.admin+uri, nil)
 	if err != nil {
 		return err
 	}

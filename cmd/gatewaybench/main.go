@@ -83,7 +83,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.maxInflight, "max-inflight", 0, "the gateway's kafka.max_inflight (0: its default)")
 	fs.StringVar(&o.brokers, "brokers", "", "comma-separated brokers of a running cluster (default: an embedded broker in this process)")
 	fs.StringVar(&o.gateway, "gateway", "", "gateway binary to run (default: build ./cmd/gateway)")
-	fs.StringVar(&o.profile, "profile", "", "write a CPU profile of the gateway during the backlog scenario to this file")
+	fs.StringVar(&o.profile, "profile", "", "write a CPU profile of the gateway during the backlog scenario to this file (and a heap profile to FILE.heap)")
 	fs.IntVar(&o.profileSecs, "profile-seconds", 10, "length of the CPU profile")
 	fs.IntVar(&o.users, "users", 1_000_000, "distinct recipients (events cycle through them)")
 	fs.StringVar(&o.out, "out", "", "also write the results table (Markdown) to this file")
