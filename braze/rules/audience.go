@@ -94,7 +94,7 @@ func customAttributeFilter(m json.RawMessage, field string) *Violation {
 	if v != nil {
 		return v
 	}
-	if _, v := str(flt.CustomAttributeName, field+".custom_attribute_name"); v != nil {
+	if v := checkStr(flt.CustomAttributeName, field+".custom_attribute_name"); v != nil {
 		return v
 	}
 	if !nonEmpty(flt.CustomAttributeName) {

@@ -105,13 +105,19 @@ func decodeObject(body []byte, v any) *Violation {
 
 // objectList decodes the optional JSON array of objects m.
 func objectList[T any](m json.RawMessage, field string) ([]T, *Violation) {
+	return objectListInto[T](nil, m, field)
+}
+
+// objectListInto is objectList decoding into dst's array when it is
+// large enough.
+func objectListInto[T any](dst []T, m json.RawMessage, field string) ([]T, *Violation) {
 	if !present(m) {
 		return nil, nil
 	}
 	if m[0] != '[' {
 		return nil, invalid(field, "must be an array of objects")
 	}
-	if out, ok := fastObjectList[T](m); ok {
+	if out, ok := fastObjectList(dst, m); ok {
 		return out, nil
 	}
 	var out []T
@@ -215,6 +221,32 @@ func str(m json.RawMessage, field string) (string, *Violation) {
 		return "", invalid(field, "must be a string")
 	}
 	return s, nil
+}
+
+// checkStr checks that a field, when present, is a string, without
+// decoding it.
+func checkStr(m json.RawMessage, field string) *Violation {
+	if !present(m) {
+		return nil
+	}
+	if m[0] != '"' {
+		return invalid(field, "must be a string")
+	}
+	if bytes.IndexByte(m, '\\') < 0 {
+		return nil
+	}
+	_, v := str(m, field)
+	return v
+}
+
+// requireStr checks that a field is a non-empty string, without decoding
+// it.
+func requireStr(m json.RawMessage, field string) *Violation {
+	if present(m) && m[0] == '"' && len(m) > 2 && bytes.IndexByte(m, '\\') < 0 {
+		return nil
+	}
+	_, v := requiredStr(m, field)
+	return v
 }
 
 // requiredStr reads a string field that must be present and non-empty.

@@ -185,8 +185,8 @@ func fastArrayLen(m []byte) (int, bool) {
 
 // fastObjectList is json.Unmarshal(m, &[]T{}) for an array of objects (or
 // nulls, which leave their element zero), where *T is a rawFields.
-func fastObjectList[T any](m []byte) ([]T, bool) {
-	out := make([]T, 0, 1)
+func fastObjectList[T any](dst []T, m []byte) ([]T, bool) {
+	out := dst[:0]
 	var zero T
 	ok := fastElements(m, func(el []byte) bool {
 		out = append(out, zero)

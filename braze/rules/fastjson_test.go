@@ -132,7 +132,7 @@ func checkAgainstJSON(t *testing.T, body []byte) {
 	} else if _, ok := fastArrayLen(body); ok {
 		t.Fatalf("fastArrayLen accepts %q, fastRawArray does not", body)
 	}
-	if got, ok := fastObjectList[recipient](body); ok {
+	if got, ok := fastObjectList[recipient](nil, body); ok {
 		var want []recipient
 		if err := json.Unmarshal(body, &want); err != nil {
 			t.Fatalf("fastObjectList decoded %q, encoding/json failed: %v", body, err)
@@ -176,7 +176,7 @@ func TestFastDecodeDecides(t *testing.T) {
 			t.Errorf("%s: the fast path declines a valid body", path)
 		}
 		if present(r.Recipients) {
-			if _, ok := fastObjectList[recipient](r.Recipients); !ok {
+			if _, ok := fastObjectList[recipient](nil, r.Recipients); !ok {
 				t.Errorf("%s: the fast path declines valid recipients", path)
 			}
 		}

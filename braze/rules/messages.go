@@ -99,7 +99,7 @@ func (c *checker) messages(required, campaign bool) *Violation {
 			return v
 		}
 		if campaign {
-			if _, v := str(ch.MessageVariationID, field+".message_variation_id"); v != nil {
+			if v := checkStr(ch.MessageVariationID, field+".message_variation_id"); v != nil {
 				return v
 			}
 			if !nonEmpty(ch.MessageVariationID) {
@@ -147,7 +147,7 @@ type named struct {
 // non-empty string.
 func requireStrings(field string, fields ...named) *Violation {
 	for _, f := range fields {
-		if _, v := requiredStr(f.val, joinField(field, f.name)); v != nil {
+		if v := requireStr(f.val, joinField(field, f.name)); v != nil {
 			return v
 		}
 	}
@@ -201,7 +201,7 @@ func checkApple(field string, raw json.RawMessage, ch *channel) *Violation {
 		if v := decodeInto(ch.Alert, &alert, field+".alert"); v != nil {
 			return v
 		}
-		if _, v := requiredStr(alert.Body, field+".alert.body"); v != nil {
+		if v := requireStr(alert.Body, field+".alert.body"); v != nil {
 			return v
 		}
 	default:
@@ -260,7 +260,7 @@ func buttons(field string, m json.RawMessage, key string) *Violation {
 		return v
 	}
 	for i, b := range list {
-		if _, v := requiredStr(b[key], index(field+".buttons", i)+"."+key); v != nil {
+		if v := requireStr(b[key], index(field+".buttons", i)+"."+key); v != nil {
 			return v
 		}
 	}
@@ -314,7 +314,7 @@ func checkEmail(field string, ch *channel) *Violation {
 		if v := requireStrings(field, named{"body", ch.Body}); v != nil {
 			return &Violation{Label: v.Label, Field: v.Field, Detail: "is required unless email_template_id is given"}
 		}
-	} else if _, v := str(ch.Body, field+".body"); v != nil {
+	} else if v := checkStr(ch.Body, field+".body"); v != nil {
 		return v
 	}
 	if present(ch.Attachments) {
@@ -324,7 +324,7 @@ func checkEmail(field string, ch *channel) *Violation {
 }
 
 func checkWebhook(field string, ch *channel) *Violation {
-	if _, v := requiredStr(ch.URL, field+".url"); v != nil {
+	if v := requireStr(ch.URL, field+".url"); v != nil {
 		return v
 	}
 	method, v := requiredStr(ch.RequestMethod, field+".request_method")
@@ -352,7 +352,7 @@ func (c *checker) checkContentCard(field string, ch *channel) *Violation {
 		}
 	}
 	if typ != "CLASSIC" {
-		if _, v := requiredStr(ch.ImageURL, field+".image_url"); v != nil {
+		if v := requireStr(ch.ImageURL, field+".image_url"); v != nil {
 			return v
 		}
 	}

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"sync"
 	"time"
 )
 
@@ -155,6 +156,9 @@ func check(path string, body []byte, opts *Options) *Violation {
 	return nil
 }
 
+// recipientBufs recycles the decoded recipient lists of trigger sends.
+var recipientBufs = sync.Pool{New: func() any { return new([]recipient) }}
+
 // checker carries one request through the rules of its endpoint.
 type checker struct {
 	req  *request
@@ -251,10 +255,10 @@ func (c *checker) triggerSend() *Violation {
 	canvas := c.ep == epCanvasTriggerSend || c.ep == epCanvasScheduleCreate
 	create := c.ep == epCampaignsScheduleCreate || c.ep == epCanvasScheduleCreate
 	if canvas {
-		if _, v := requiredStr(r.CanvasID, "canvas_id"); v != nil {
+		if v := requireStr(r.CanvasID, "canvas_id"); v != nil {
 			return v
 		}
-	} else if _, v := requiredStr(r.CampaignID, "campaign_id"); v != nil {
+	} else if v := requireStr(r.CampaignID, "campaign_id"); v != nil {
 		return v
 	}
 	if create && !present(r.Schedule) {
@@ -264,7 +268,15 @@ func (c *checker) triggerSend() *Violation {
 		return &Violation{Label: LabelUnsupportedField, Field: "segment_id",
 			Detail: "is not supported on trigger sends; target the segment in the dashboard and use broadcast or audience"}
 	}
-	recipients, v := objectList[recipient](r.Recipients, "recipients")
+	buf := recipientBufs.Get().(*[]recipient)
+	defer func() {
+		clear((*buf)[:cap(*buf)])
+		recipientBufs.Put(buf)
+	}()
+	recipients, v := objectListInto(*buf, r.Recipients, "recipients")
+	if cap(recipients) <= MaxRecipients {
+		*buf = recipients[:0] // keep a grown array, up to a full request's
+	}
 	if v != nil {
 		return v
 	}
@@ -369,10 +381,10 @@ func checkProperties(m []byte, rec int, name string) *Violation {
 func (c *checker) triggerScheduleChange() *Violation {
 	r := c.req
 	if c.ep == epCanvasScheduleUpdate || c.ep == epCanvasScheduleDelete {
-		if _, v := requiredStr(r.CanvasID, "canvas_id"); v != nil {
+		if v := requireStr(r.CanvasID, "canvas_id"); v != nil {
 			return v
 		}
-	} else if _, v := requiredStr(r.CampaignID, "campaign_id"); v != nil {
+	} else if v := requireStr(r.CampaignID, "campaign_id"); v != nil {
 		return v
 	}
 	if v := c.scheduleID(); v != nil {
@@ -389,7 +401,7 @@ func (c *checker) triggerScheduleChange() *Violation {
 
 // sendsIDCreate checks /sends/id/create.
 func (c *checker) sendsIDCreate() *Violation {
-	if _, v := requiredStr(c.req.CampaignID, "campaign_id"); v != nil {
+	if v := requireStr(c.req.CampaignID, "campaign_id"); v != nil {
 		return v
 	}
 	return checkSendID(c.req.SendID, true)
@@ -399,16 +411,16 @@ func (c *checker) sendsIDCreate() *Violation {
 func (c *checker) duplicate() *Violation {
 	r := c.req
 	if c.ep == epCanvasDuplicate {
-		if _, v := requiredStr(r.CanvasID, "canvas_id"); v != nil {
+		if v := requireStr(r.CanvasID, "canvas_id"); v != nil {
 			return v
 		}
-	} else if _, v := requiredStr(r.CampaignID, "campaign_id"); v != nil {
+	} else if v := requireStr(r.CampaignID, "campaign_id"); v != nil {
 		return v
 	}
-	if _, v := requiredStr(r.Name, "name"); v != nil {
+	if v := requireStr(r.Name, "name"); v != nil {
 		return v
 	}
-	if _, v := str(r.Description, "description"); v != nil {
+	if v := checkStr(r.Description, "description"); v != nil {
 		return v
 	}
 	_, v := stringArray(r.TagNames, "tag_names", true)

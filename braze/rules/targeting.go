@@ -209,14 +209,14 @@ func checkAttachments(m json.RawMessage, field string) *Violation {
 	for i := range list {
 		f := index(field, i)
 		for _, p := range []named{{"file_name", list[i].FileName}, {"url", list[i].URL}} {
-			if _, v := str(p.val, f+"."+p.name); v != nil {
+			if v := checkStr(p.val, f+"."+p.name); v != nil {
 				return v
 			}
 			if !nonEmpty(p.val) {
 				return &Violation{Label: LabelInvalidAttachment, Field: f + "." + p.name, Detail: "is required"}
 			}
 		}
-		if _, v := str(list[i].BasicAuthCredential, f+".basic_auth_credential"); v != nil {
+		if v := checkStr(list[i].BasicAuthCredential, f+".basic_auth_credential"); v != nil {
 			return v
 		}
 	}
