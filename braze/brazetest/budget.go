@@ -59,6 +59,10 @@ func newBudgets(limits map[rules.Budget]rules.Limit) *budgets {
 	return &budgets{limits: l, ws: map[string]map[rules.Budget]*window{}}
 }
 
+// limited reports whether any budget has a limit; when none has, every
+// method answers without looking at the charges.
+func (bs *budgets) limited() bool { return len(bs.limits) > 0 }
+
 // current returns the window of budget b of workspace ws at now, rolling it
 // over (and forgetting every key) when the clock has left it. b must have a
 // limit. Callers hold mu.

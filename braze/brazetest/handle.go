@@ -1,10 +1,8 @@
 package brazetest
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
-	"io"
 	"maps"
 	"math"
 	"mime"
@@ -25,7 +23,7 @@ type response struct {
 	status int
 	rl     rateHeaders
 	body   any
-	dels   []Delivery
+	dels   []recipient // delivered to; valid for the call only
 	out    outcome
 }
 
@@ -176,7 +174,16 @@ func (s *Server) latency(l Latency) time.Duration {
 // serveAPI answers a call to a Braze API path.
 func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	now := s.now()
-	raw, readErr := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	sc := getScratch()
+	defer putScratch(sc)
+	var buf []byte
+	if s.cfg.DropBodies {
+		buf = sc.buf // nothing keeps the body: reuse its buffer
+	}
+	raw, readErr := readBody(w, r, buf)
+	if s.cfg.DropBodies {
+		sc.buf = raw
+	}
 	req := s.rec.arrive(r.Method, r.URL.Path, r.URL.RawQuery, raw, now)
 	ep := endpointsByPath[r.URL.Path]
 	if ep != nil && ep.method != r.Method {
@@ -197,7 +204,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		resp = response{status: http.StatusRequestEntityTooLarge, body: envelope{Message: "Payload Too Large"}}
 		resp.out.status = resp.status
 	} else {
-		resp = s.process(ep, r, raw, d, now)
+		resp = s.process(ep, r, raw, d, now, sc)
 	}
 	if d.drop != "" {
 		// Processed, but the answer is lost.
@@ -213,16 +220,75 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	resp.rl.write(w)
-	b, err := json.Marshal(resp.body)
+	b, err := appendJSON(sc.reply[:0], resp.body)
 	if err != nil {
 		resp.status = http.StatusInternalServerError
 		b = []byte(`{"message":"Internal Server Error"}`)
+	} else {
+		sc.reply = b
 	}
 	resp.out.status = resp.status
 	s.rec.finish(req, resp.out, label, resp.dels)
-	w.Header().Set("Content-Type", "application/json")
+	w.Header()["Content-Type"] = jsonContentType
 	w.WriteHeader(resp.status)
 	_, _ = w.Write(b)
+}
+
+// jsonContentType is the Content-Type header of every answer. Header maps
+// share it; net/http and Header's methods replace a value, never change it.
+var jsonContentType = []string{"application/json"}
+
+// appendJSON appends json.Marshal(v) to dst, encoding the common answers
+// without reflection.
+func appendJSON(dst []byte, v any) ([]byte, error) {
+	if e, ok := v.(envelope); ok && len(e.Errors) == 0 {
+		if out, ok := appendEnvelope(dst, &e); ok {
+			return out, nil
+		}
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return append(dst, b...), nil
+}
+
+// appendEnvelope appends the encoding of e, which has no errors, when every
+// field is a plain string (one json.Marshal copies as is); ok is false
+// otherwise.
+func appendEnvelope(dst []byte, e *envelope) ([]byte, bool) {
+	fields := [...]struct{ name, val string }{
+		{`"message":"`, e.Message}, {`"dispatch_id":"`, e.DispatchID}, {`"schedule_id":"`, e.ScheduleID},
+		{`"send_id":"`, e.SendID}, {`"notice":"`, e.Notice},
+	}
+	out := append(dst, '{')
+	for _, f := range fields {
+		if f.val == "" {
+			continue
+		}
+		if !plainJSONString(f.val) {
+			return dst, false
+		}
+		if len(out) > len(dst)+1 {
+			out = append(out, ',')
+		}
+		out = append(out, f.name...)
+		out = append(out, f.val...)
+		out = append(out, '"')
+	}
+	return append(out, '}'), true
+}
+
+// plainJSONString reports whether json.Marshal writes s unescaped: printable
+// ASCII without quote, backslash and the HTML characters it escapes.
+func plainJSONString(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20 || c >= 0x7f, c == '"', c == '\\', c == '<', c == '>', c == '&':
+			return false
+		}
+	}
+	return true
 }
 
 // wait sleeps for d unless the client gives up or the server closes first;
@@ -267,17 +333,21 @@ func (s *Server) dropCall(w http.ResponseWriter, r *http.Request, how string) {
 }
 
 // process runs the pipeline of braze-api.md §5 on one call.
-func (s *Server) process(ep *endpoint, r *http.Request, raw []byte, d decision, now time.Time) response {
+func (s *Server) process(ep *endpoint, r *http.Request, raw []byte, d decision, now time.Time, sc *callScratch) response {
 	key := s.lookupKey(r)
 	wsName := ""
 	if key != nil {
 		wsName = key.ws.name
 	}
-	charges := rules.Classify(r.Method, r.URL.Path, raw)
-	if s.cfg.BroadcastPerEndpoint {
-		for i := range charges {
-			if charges[i].Budget == rules.BudgetBroadcast {
-				charges[i].Key = r.URL.Path
+	// Without limits the budgets ignore charges: spare classifying them.
+	var charges []rules.Charge
+	if s.budgets.limited() {
+		charges = rules.Classify(r.Method, r.URL.Path, raw)
+		if s.cfg.BroadcastPerEndpoint {
+			for i := range charges {
+				if charges[i].Budget == rules.BudgetBroadcast {
+					charges[i].Key = r.URL.Path
+				}
 			}
 		}
 	}
@@ -319,7 +389,10 @@ func (s *Server) process(ep *endpoint, r *http.Request, raw []byte, d decision, 
 		if !isJSON(r.Header.Get("Content-Type")) {
 			return fail(http.StatusUnsupportedMediaType, "", "Unsupported Media Type", "Content-Type must be application/json", s.budgets.peek(wsName, charges, now))
 		}
-		if t := bytes.TrimSpace(raw); len(t) == 0 || t[0] != '{' || !json.Valid(t) {
+		// The body, trimmed by bytes.TrimSpace, must be an object json.Valid
+		// accepts; the scan also notes its fields for decoding below.
+		sc.scan.scan(raw)
+		if !sc.scan.valid {
 			rl := s.budgets.peek(wsName, charges, now)
 			if ep.liveActivity() {
 				resp := fail(http.StatusBadRequest, "", "", "", rl)
@@ -357,12 +430,18 @@ func (s *Server) process(ep *endpoint, r *http.Request, raw []byte, d decision, 
 	}
 	var b body
 	if len(raw) > 0 {
-		if err := json.Unmarshal(raw, &b); err != nil {
-			refund()
-			return fail(http.StatusBadRequest, "", labelBadRequest, "request body: "+err.Error(), rl)
+		if !sc.scan.done {
+			sc.scan.scan(raw)
+		}
+		if !sc.scan.decode(&b) {
+			b = body{}
+			if err := json.Unmarshal(raw, &b); err != nil {
+				refund()
+				return fail(http.StatusBadRequest, "", labelBadRequest, "request body: "+err.Error(), rl)
+			}
 		}
 	}
-	rcpts := recipientsOf(&b)
+	rcpts := sc.recipientsOf(&b)
 	if d.reject != nil {
 		for _, rc := range rcpts {
 			if d.reject.has(rc) {
@@ -371,7 +450,11 @@ func (s *Server) process(ep *endpoint, r *http.Request, raw []byte, d decision, 
 			}
 		}
 	}
-	res, f := s.apply(ep, key.ws, &b, raw, r.URL.Query().Get("end_time"), now)
+	endTime := ""
+	if ep.op == opListScheduled {
+		endTime = r.URL.Query().Get("end_time")
+	}
+	res, f := s.apply(ep, key.ws, &b, raw, endTime, now)
 	if f != nil {
 		refund()
 		return fail(f.status, "", f.label, f.detail, rl)
@@ -389,14 +472,17 @@ func (s *Server) process(ep *endpoint, r *http.Request, raw []byte, d decision, 
 	env := res.env
 	env.Message = "success"
 	if res.deliver {
+		dels := sc.dels[:0]
 		for _, rc := range rcpts {
 			if d.minor != nil && d.minor.has(rc) {
 				env.Errors = append(env.Errors, minorError{Type: "recipient could not be messaged", InputArray: rc.array, Index: rc.index})
 				resp.out.fault = "minor_errors"
 				continue
 			}
-			resp.dels = append(resp.dels, Delivery{Endpoint: ep.path, Recipient: rc.id, DispatchID: env.DispatchID, Body: rc.body, Time: now})
+			dels = append(dels, rc)
 		}
+		sc.dels = dels
+		resp.dels = dels
 	}
 	resp.body = env
 	return resp
@@ -443,6 +529,9 @@ func (s *Server) lookupKey(r *http.Request) *apiKey {
 
 // isJSON reports whether a Content-Type header names application/json.
 func isJSON(ct string) bool {
+	if ct == "application/json" {
+		return true
+	}
 	mt, _, err := mime.ParseMediaType(ct)
 	return err == nil && mt == "application/json"
 }

@@ -97,13 +97,23 @@ func (r *recorder) arrive(method, path, query string, body []byte, now time.Time
 	r.next++
 	r.reqs = append(r.reqs, req)
 	if r.maxReqs > 0 && len(r.reqs) >= 2*r.maxReqs {
-		r.reqs = append([]*Request(nil), r.reqs[len(r.reqs)-r.maxReqs:]...)
+		r.reqs = keepLast(r.reqs, r.maxReqs)
 	}
 	return req
 }
 
-// finish completes req with its outcome and records its deliveries.
-func (r *recorder) finish(req *Request, out outcome, label string, dels []Delivery) {
+// keepLast moves the last n items of s to its front, in place, and clears
+// the rest; the record is trimmed only when it has grown to 2n, so the cost
+// of a move is spread over n calls.
+func keepLast[T any](s []T, n int) []T {
+	k := copy(s, s[len(s)-n:])
+	clear(s[k:])
+	return s[:k]
+}
+
+// finish completes req with its outcome and records the deliveries to dels,
+// recipients of the call to label (its endpoint), which arrived at req.Time.
+func (r *recorder) finish(req *Request, out outcome, label string, dels []recipient) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	req.Status = out.status
@@ -113,17 +123,26 @@ func (r *recorder) finish(req *Request, out outcome, label string, dels []Delive
 	req.ScheduleID = out.scheduleID
 	req.SendID = out.sendID
 	r.reqCount[statKey{label, out.status}]++
-	for _, d := range dels {
-		d.Request = req.Index
-		if r.dropBodies {
-			d.Body = nil
+	if len(dels) == 0 {
+		return
+	}
+	for i := range dels {
+		r.perRcpt[dels[i].id]++
+	}
+	r.delCount[label] += uint64(len(dels))
+	kept := dels
+	if r.maxDels > 0 && len(kept) > r.maxDels {
+		kept = kept[len(kept)-r.maxDels:] // the others would be trimmed below
+	}
+	for _, rc := range kept {
+		d := Delivery{Endpoint: label, Recipient: rc.id, DispatchID: out.dispatchID, Request: req.Index, Time: req.Time}
+		if !r.dropBodies {
+			d.Body = rc.body
 		}
 		r.dels = append(r.dels, d)
-		r.perRcpt[d.Recipient]++
-		r.delCount[label]++
 	}
 	if r.maxDels > 0 && len(r.dels) >= 2*r.maxDels {
-		r.dels = append([]Delivery(nil), r.dels[len(r.dels)-r.maxDels:]...)
+		r.dels = keepLast(r.dels, r.maxDels)
 	}
 }
 

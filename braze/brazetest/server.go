@@ -102,9 +102,27 @@ func NewUnstartedServer(cfg Config) *Server {
 	s.SetFaults(cfg.Faults)
 	mux := http.NewServeMux()
 	mux.Handle("/_sim/", http.HandlerFunc(s.serveAdmin))
-	mux.Handle("/", http.HandlerFunc(s.serveAPI))
-	s.handler = mux
+	mux.Handle(apiPattern, http.HandlerFunc(s.serveAPI))
+	s.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if isEndpointPath(r) {
+			r.Pattern = apiPattern // what mux would set
+			s.serveAPI(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
 	return s
+}
+
+// apiPattern is the ServeMux pattern of the Braze API paths.
+const apiPattern = "/"
+
+// isEndpointPath reports whether r calls the exact path of a simulated
+// endpoint, one ServeMux would route to serveAPI unchanged (no cleaning or
+// redirect): such calls skip the mux, which allocates on every match.
+func isEndpointPath(r *http.Request) bool {
+	return r.URL.RawPath == "" && r.Method != http.MethodConnect && r.RequestURI != "*" &&
+		endpointsByPath[r.URL.Path] != nil
 }
 
 // Handler returns the simulator's HTTP handler (Braze API paths and the
