@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strconv"
 	"unicode/utf8"
+
+	"github.com/brazegw/gateway/internal/jsonbytes"
 )
 
 // This file holds a small scanner for JSON that has already been validated
@@ -172,6 +174,10 @@ func skipString(b []byte, i int) (int, error) {
 		return 0, errMalformed
 	}
 	for i++; i < len(b); i++ {
+		i = jsonbytes.SkipPlain(b, i)
+		if i >= len(b) {
+			break
+		}
 		switch b[i] {
 		case '\\':
 			i++
@@ -481,8 +487,12 @@ func scanString(b []byte, i int) (int, bool) {
 		return 0, false
 	}
 	for i++; i < len(b); i++ {
-		for i < len(b) && plainStringByte[b[i]] {
-			i++
+		for i < len(b) {
+			i = jsonbytes.SkipPlain(b, i)
+			if i >= len(b) || !plainStringByte[b[i]] {
+				break
+			}
+			i++ // non-ASCII: taken as it is
 		}
 		if i >= len(b) {
 			break

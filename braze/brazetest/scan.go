@@ -2,10 +2,10 @@ package brazetest
 
 import (
 	"bytes"
-	"encoding/binary"
 	"encoding/json"
-	"math/bits"
 	"unicode/utf8"
+
+	"github.com/brazegw/gateway/internal/jsonbytes"
 )
 
 // This file is the fast path of reading a request body: one validating pass
@@ -53,34 +53,11 @@ func isHex(c byte) bool {
 	return isDigit(c) || ('a' <= c && c <= 'f') || ('A' <= c && c <= 'F')
 }
 
-// Byte-parallel tests on 8 bytes read as a little-endian word (SWAR).
-const (
-	ones  = 0x0101010101010101
-	highs = 0x8080808080808080
-)
-
-// specialBytes has the high bit set in the byte of w that is the first
-// '"', '\\', control or non-ASCII byte, if any (bytes above it may be
-// marked wrongly: only the lowest mark counts).
-func specialBytes(w uint64) uint64 {
-	quote := w ^ ('"' * ones)
-	bslash := w ^ ('\\' * ones)
-	return ((quote - ones) &^ quote) | ((bslash - ones) &^ bslash) | ((w - 0x20*ones) &^ w) | w&highs
-}
-
 // scanString validates the string starting at b[i] (a '"') and returns the
 // index just past it; esc reports a backslash escape, high a non-ASCII byte.
 func scanString(b []byte, i int) (end int, esc, high, ok bool) {
 	for i++; i < len(b); {
-		// Skip plain bytes eight at a time, then one at a time.
-		for len(b)-i >= 8 {
-			m := specialBytes(binary.LittleEndian.Uint64(b[i:])) & highs
-			if m != 0 {
-				i += bits.TrailingZeros64(m) >> 3
-				break
-			}
-			i += 8
-		}
+		i = jsonbytes.SkipPlain(b, i) // eight bytes at a time
 		if i >= len(b) {
 			break
 		}

@@ -2,6 +2,8 @@ package rules
 
 import (
 	"encoding/json"
+
+	"github.com/brazegw/gateway/internal/jsonbytes"
 )
 
 // This file is the fast path of decoding: a validating scanner that fills
@@ -283,8 +285,12 @@ func scanString(b []byte, i int) (int, bool) {
 		return 0, false
 	}
 	for i++; i < len(b); i++ {
-		for i < len(b) && plainStringByte[b[i]] {
-			i++
+		for i < len(b) {
+			i = jsonbytes.SkipPlain(b, i)
+			if i >= len(b) || !plainStringByte[b[i]] {
+				break
+			}
+			i++ // non-ASCII: taken as it is
 		}
 		if i >= len(b) {
 			break

@@ -274,7 +274,7 @@ func (c *checker) triggerSend() *Violation {
 		recipientBufs.Put(buf)
 	}()
 	recipients, v := objectListInto(*buf, r.Recipients, "recipients")
-	if cap(recipients) <= MaxRecipients {
+	if cap(recipients) <= 2*MaxRecipients {
 		*buf = recipients[:0] // keep a grown array, up to a full request's
 	}
 	if v != nil {
