@@ -7,7 +7,10 @@
 //
 // Every expression is compiled and type-checked when the file is loaded
 // (Load, Parse), so a table that loads fails at run time only on what an
-// event holds. A Router keeps the table in force and swaps it atomically
+// event holds. Expressions of the commonest shapes (a member selection such
+// as data.customer.id, a comparison with a literal, && and || of these)
+// are evaluated without CEL when the event allows it, with the value CEL
+// would give; otherwise CEL evaluates them. A Router keeps the table in force and swaps it atomically
 // on Reload (SIGHUP) or when the file changes; a file that does not load
 // never replaces a good one.
 //

@@ -58,8 +58,8 @@ func appendDepth(dst []byte, v ref.Val, depth int) ([]byte, error) {
 		}
 		return appendDepth(dst, x.GetValue(), depth+1)
 	case *object:
-		if x.skip == nil {
-			return append(dst, x.raw...), nil
+		if !x.extensions {
+			return append(dst, x.raw()...), nil
 		}
 		return appendMap(dst, x, depth)
 	case *array:

@@ -38,10 +38,11 @@ func (t *Table) Route(rec *event.Record, lim event.Limits) *Result {
 
 // derive routes rec up to the derived records, which it does not decode.
 func (t *Table) derive(rec *event.Record) *Result {
-	res := &Result{Version: t.Version}
+	buf := &resultBuf{Result: Result{Version: t.Version}}
+	res := &buf.Result
 	in, _ := t.inputs.Get().(*input)
 	if in == nil {
-		in = new(input)
+		in = new(input).forTable(t.paths)
 	}
 	defer func() {
 		in.reset()
@@ -63,21 +64,36 @@ func (t *Table) derive(rec *event.Record) *Result {
 		if !ok {
 			continue
 		}
+		if res.Matched == nil {
+			res.Matched = buf.matched[:0]
+		}
 		res.Matched = append(res.Matched, r.name)
 		n := len(res.Ops)
 		for _, op := range r.ops {
-			d, err := op.derive(in, r, identity)
+			d, made, err := op.derive(in, r, identity)
 			if err != nil {
+				clear(res.Ops[n:])
 				res.Ops = res.Ops[:n] // a route produces all its operations or none
 				res.Failures = append(res.Failures, r.failure(op, err))
 				break
 			}
-			if d != nil {
-				res.Ops = append(res.Ops, *d)
+			if made {
+				if res.Ops == nil {
+					res.Ops = buf.ops[:0]
+				}
+				res.Ops = append(res.Ops, d)
 			}
 		}
 	}
 	return res
+}
+
+// resultBuf is a Result with room for the names and operations of a
+// typical event, so that routing it allocates them at once.
+type resultBuf struct {
+	Result
+	matched [2]string
+	ops     [1]Op
 }
 
 func (r *route) failure(op *operation, err error) Failure {
@@ -159,6 +175,11 @@ func (p *program) eval(in *input) (ref.Val, error) {
 	if p.constant != nil {
 		return p.constant, nil
 	}
+	if p.fast != nil {
+		if v, ok := p.fast.eval(in); ok {
+			return v, nil
+		}
+	}
 	v, _, err := p.prg.Eval(in)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", p.field, err)
@@ -166,22 +187,44 @@ func (p *program) eval(in *input) (ref.Val, error) {
 	return v, nil
 }
 
-// str evaluates an optional string field; "" when absent or null.
-func (p *program) str(in *input) (string, error) {
+// jsonString is a string an expression produced: s, or raw when the
+// string is a member of the event that is written as JSON as it was read.
+type jsonString struct {
+	s   string
+	raw []byte // the JSON string, quotes included
+}
+
+func (j jsonString) empty() bool { return j.raw == nil && j.s == "" }
+
+func (j jsonString) appendTo(dst []byte) []byte {
+	if j.raw != nil {
+		return append(dst, j.raw...)
+	}
+	return appendString(dst, j.s)
+}
+
+// str evaluates an optional string field; empty when absent or null.
+func (p *program) str(in *input) (jsonString, error) {
 	if p == nil {
-		return "", nil
+		return jsonString{}, nil
+	}
+	if raw := p.fast.raw(in); raw != nil && plainString(raw) {
+		if len(raw) == 2 {
+			return jsonString{}, nil // ""
+		}
+		return jsonString{raw: raw}, nil
 	}
 	v, err := p.eval(in)
 	if err != nil {
-		return "", err
+		return jsonString{}, err
 	}
 	switch x := v.(type) {
 	case types.String:
-		return string(x), nil
+		return jsonString{s: string(x)}, nil
 	case types.Null:
-		return "", nil
+		return jsonString{}, nil
 	}
-	return "", fmt.Errorf("%s: produced %s, want a string", p.field, v.Type().TypeName())
+	return jsonString{}, fmt.Errorf("%s: produced %s, want a string", p.field, v.Type().TypeName())
 }
 
 // deadline evaluates deliver_by: a timestamp or an RFC 3339 string.
@@ -208,76 +251,88 @@ func (p *program) deadline(in *input) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("%s: produced %s, want a timestamp", p.field, v.Type().TypeName())
 }
 
-// derive produces the operation for one product event; nil when the
-// operation's own condition does not hold.
-func (op *operation) derive(in *input, r *route, identity []byte) (*Op, error) {
+// derive produces the operation for one product event; made is false
+// when the operation's own condition does not hold.
+func (op *operation) derive(in *input, r *route, identity []byte) (d Op, made bool, err error) {
 	if ok, err := op.when.test(in); err != nil || !ok {
-		return nil, err
+		return Op{}, false, err
 	}
 	workspace, err := op.workspace.str(in)
 	if err != nil {
-		return nil, err
+		return Op{}, false, err
 	}
 	pkey, err := op.partitionKey.str(in)
 	if err != nil {
-		return nil, err
+		return Op{}, false, err
 	}
 	skey, err := op.scheduleKey.str(in)
 	if err != nil {
-		return nil, err
+		return Op{}, false, err
 	}
 	deadline, err := op.deliverBy.deadline(in)
 	if err != nil {
-		return nil, err
+		return Op{}, false, err
 	}
-	var idBuf [32]byte
-	d := &Op{Route: r.name, Key: op.key, Type: op.spec.Type, Endpoint: op.spec.Endpoint,
-		ID: string(appendDerivedID(idBuf[:0], identity, r.name, op.key)), Source: in.sourceString()}
+	// The id (32 hex digits) and the source share one string.
+	var idBuf [128]byte
+	ids := appendDerivedID(idBuf[:0], identity, r.name, op.key)
+	ids = append(ids, in.source...)
+	s := string(ids)
+	d = Op{Route: r.name, Key: op.key, Type: op.spec.Type, Endpoint: op.spec.Endpoint, ID: s[:32], Source: s[32:]}
 	if d.Source == "" {
-		d.Source = "/routes/" + r.name
+		d.Source = r.plainSource
 	}
 
 	// The derived event is a structured-mode CloudEvent, decoded like any
 	// consumed record, so that everything downstream is unchanged.
-	v := make([]byte, 0, 256+len(in.data))
-	v = append(v, `{"specversion":"1.0","id":`...)
-	v = appendString(v, d.ID)
-	v = append(v, `,"source":`...)
+	// It is written in the input's scratch buffer, then copied to a buffer
+	// of its size.
+	v := append(in.scratch[:0], `{"specversion":"1.0","id":"`...)
+	v = append(v, d.ID...) // hex digits
+	v = append(v, `","source":`...)
 	v = appendString(v, d.Source)
 	v = append(v, `,"type":`...)
-	v = appendString(v, d.Type)
+	v = append(v, op.typeJSON...)
 	if !in.time.IsZero() {
 		v = append(v, `,"time":"`...)
-		v = in.time.UTC().AppendFormat(v, time.RFC3339Nano)
+		if in.timeText != nil {
+			v = append(v, in.timeText...)
+		} else {
+			v = appendTime(v, in.time)
+		}
 		v = append(v, '"')
 	}
-	if workspace != "" {
+	if !workspace.empty() {
 		v = append(v, `,"brazeworkspace":`...)
-		v = appendString(v, workspace)
+		v = workspace.appendTo(v)
 	}
-	if pkey != "" {
+	if !pkey.empty() {
 		v = append(v, `,"partitionkey":`...)
-		v = appendString(v, pkey)
+		v = pkey.appendTo(v)
 	}
-	if skey != "" {
+	if !skey.empty() {
 		v = append(v, `,"brazeschedulekey":`...)
-		v = appendString(v, skey)
+		v = skey.appendTo(v)
 	}
 	if !deadline.IsZero() {
 		v = append(v, `,"brazedeadline":"`...)
-		v = deadline.UTC().AppendFormat(v, time.RFC3339Nano)
+		v = appendTime(v, deadline)
 		v = append(v, '"')
 	}
 	v = append(v, `,"data":`...)
 	bodyAt := len(v)
-	if v, err = op.body.appendTo(v, in, true); err != nil {
-		return nil, err
+	v, err = op.body.appendTo(v, in, true)
+	if err != nil {
+		in.scratch = v[:0]
+		return Op{}, false, err
 	}
-	d.Body = v[bodyAt:len(v):len(v)]
 	v = append(v, '}')
+	in.scratch = v[:0]
+	v = append([]byte(nil), v...)
+	d.Body = v[bodyAt : len(v)-1 : len(v)-1]
 	rec := in.rec
 	d.Record = event.Record{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset, Key: rec.Key, Value: v, Time: rec.Time}
-	return d, nil
+	return d, true, nil
 }
 
 // appendTo writes the node as JSON.
@@ -295,23 +350,18 @@ func (n *node) appendTo(dst []byte, in *input, top bool) ([]byte, error) {
 				dst = append(dst, ',')
 			}
 			dst = append(dst, f.prefix...)
+			var err error
 			if f.node.kind == exprNode && f.node.constJSON == nil {
-				v, err := f.node.expr.eval(in)
-				if err != nil {
+				var omit bool
+				if dst, omit, err = f.node.appendExpr(dst, in, false, true); err != nil {
 					return dst, err
 				}
-				if v == types.NullValue || isEmptyOptional(v) {
+				if omit {
 					dst = dst[:mark] // a null member is left out
 					continue
 				}
-				if dst, err = appendJSON(dst, v); err != nil {
-					return dst, fmt.Errorf("%s: %w", f.node.expr.field, err)
-				}
-			} else {
-				var err error
-				if dst, err = f.node.appendTo(dst, in, false); err != nil {
-					return dst, err
-				}
+			} else if dst, err = f.node.appendTo(dst, in, false); err != nil {
+				return dst, err
 			}
 			first = false
 		}
@@ -329,19 +379,38 @@ func (n *node) appendTo(dst []byte, in *input, top bool) ([]byte, error) {
 		}
 		return append(dst, ']'), nil
 	}
-	v, err := n.expr.eval(in)
+	dst, _, err := n.appendExpr(dst, in, top, false)
+	return dst, err
+}
+
+// appendExpr writes the value of an expression node. The whole body (top)
+// must be a map. An object member (member) that is null or an empty
+// optional is not written: omit reports it.
+func (n *node) appendExpr(dst []byte, in *input, top, member bool) (out []byte, omit bool, err error) {
+	p := n.expr
+	// A member of the event is copied as it was read when that is what
+	// appendJSON would write.
+	if raw := p.fast.raw(in); raw != nil && (!top || raw[0] == '{') {
+		if out, ok := appendRaw(dst, raw); ok {
+			return out, false, nil
+		}
+	}
+	v, err := p.eval(in)
 	if err != nil {
-		return dst, err
+		return dst, false, err
+	}
+	if member && (v == types.NullValue || isEmptyOptional(v)) {
+		return dst, true, nil
 	}
 	if top {
 		if _, ok := v.(traits.Mapper); !ok {
-			return dst, fmt.Errorf("%s: produced %s, want a map", n.expr.field, v.Type().TypeName())
+			return dst, false, fmt.Errorf("%s: produced %s, want a map", p.field, v.Type().TypeName())
 		}
 	}
 	if dst, err = appendJSON(dst, v); err != nil {
-		return dst, fmt.Errorf("%s: %w", n.expr.field, err)
+		return dst, false, fmt.Errorf("%s: %w", p.field, err)
 	}
-	return dst, nil
+	return dst, false, nil
 }
 
 func isEmptyOptional(v ref.Val) bool {

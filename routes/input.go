@@ -2,6 +2,8 @@ package routes
 
 import (
 	"bytes"
+	"math"
+	"math/bits"
 	"strings"
 	"time"
 
@@ -44,22 +46,50 @@ type input struct {
 	format Format
 	// The CloudEvents attributes, unquoted; strings are made when read.
 	id, source, typ, subject []byte
-	sourceStr                string
 	time                     time.Time
-	data                     []byte // raw JSON; nil: null
-	env                      []byte // the structured-mode envelope (for extensions)
-	// dataMembers are data's members when parsing split them already.
-	dataMembers []member
+	// timeText is the time attribute as written when it is also how
+	// derived events write time (see parseTime); nil otherwise.
+	timeText []byte
+	// b is the record's value (the data of a binary-mode CloudEvent):
+	// members and objects are places in it.
+	b      []byte
+	data   []byte // raw JSON; nil: null
+	dataAt int    // where data starts in b
+	env    []byte // the structured-mode envelope (for extensions)
+	envAt  int    // where env starts in b
+	// When parsing split data (an object), its members are
+	// members[dataFirst:dataFirst+dataN]; env's are at envFirst.
+	dataSplit        bool
+	dataFirst, dataN int
+	envFirst, envN   int
 
-	// top, members and objs are recycled storage: the members of the
-	// record's top-level object, of the event's other objects, and objects.
-	top     [16]member
-	ntop    int
+	// members, stack, cache and objs are recycled storage: the members of
+	// the event's objects (each object's members are a block of members),
+	// the splitter's stack, the members' values once decoded (cache[i] is
+	// the value of members[i]), and objects.
 	members []member
+	stack   []member
+	cache   []ref.Val
 	objs    [8]object
 	nobj    int
+	// scratch is where derived events are written before being copied
+	// to a buffer of their size.
+	scratch []byte
 
 	vals [numVars]ref.Val
+	used uint16 // the slots of vals set
+
+	// paths are the selections of the table routing the event, memo
+	// their status for the event of generation gen (fast.go).
+	paths []pathNode
+	memo  []memo
+	gen   uint32
+}
+
+// forTable readies a new input for the selections of a table.
+func (in *input) forTable(paths []pathNode) *input {
+	in.paths, in.memo = paths, make([]memo, len(paths))
+	return in
 }
 
 // Variable names, as expressions use them.
@@ -90,39 +120,51 @@ const (
 	numVars
 )
 
-// ResolveName implements interpreter.Activation.
-func (in *input) ResolveName(name string) (any, bool) {
-	slot := -1
+// slotOf returns the slot of the variable name, -1 for an unknown name.
+func slotOf(name string) int {
 	switch name {
 	case varData:
-		slot = slotData
+		return slotData
 	case varID:
-		slot = slotID
+		return slotID
 	case varSource:
-		slot = slotSource
+		return slotSource
 	case varType:
-		slot = slotType
+		return slotType
 	case varSubject:
-		slot = slotSubject
+		return slotSubject
 	case varTime:
-		slot = slotTime
+		return slotTime
 	case varExtensions:
-		slot = slotExtensions
+		return slotExtensions
 	case varKey:
-		slot = slotKey
+		return slotKey
 	case varHeaders:
-		slot = slotHeaders
+		return slotHeaders
 	case varTopic:
-		slot = slotTopic
-	default:
+		return slotTopic
+	}
+	return -1
+}
+
+// ResolveName implements interpreter.Activation.
+func (in *input) ResolveName(name string) (any, bool) {
+	slot := slotOf(name)
+	if slot < 0 {
 		return nil, false
 	}
+	return in.variable(slot), true
+}
+
+// variable returns the value of the variable in slot, made once per event.
+func (in *input) variable(slot int) ref.Val {
 	if v := in.vals[slot]; v != nil {
-		return v, true
+		return v
 	}
 	v := in.value(slot)
 	in.vals[slot] = v
-	return v, true
+	in.used |= 1 << slot
+	return v
 }
 
 // Parent implements interpreter.Activation.
@@ -134,12 +176,12 @@ func (in *input) value(slot int) ref.Val {
 		if in.data == nil {
 			return types.NullValue
 		}
-		if in.dataMembers != nil {
-			o := in.newObject(in.data)
-			o.members, o.indexed = in.dataMembers, true
+		if in.dataSplit {
+			o := in.newObject(in.dataAt, in.dataAt+len(in.data))
+			o.first, o.n, o.indexed = in.dataFirst, in.dataN, true
 			return o
 		}
-		return in.jsonValue(in.data)
+		return in.jsonValue(in.dataAt, in.dataAt+len(in.data))
 	case slotID:
 		return types.String(in.id)
 	case slotSource:
@@ -163,8 +205,8 @@ func (in *input) value(slot int) ref.Val {
 	case slotExtensions:
 		switch in.format {
 		case Structured:
-			o := in.newObject(in.env)
-			o.skip = isContextAttribute
+			o := in.newObject(in.envAt, in.envAt+len(in.env))
+			o.first, o.n, o.indexed, o.extensions = in.envFirst, in.envN, true, true
 			return o
 		case Binary:
 			m := map[string]string{}
@@ -186,31 +228,29 @@ var contextAttributes = map[string]bool{
 	"datacontenttype": true, "dataschema": true, "data": true, "data_base64": true,
 }
 
-func isContextAttribute(key []byte) bool { return contextAttributes[string(key)] }
-
 // attribute returns the name of the context attribute key is, "" for an
 // extension (without allocating).
 func attribute(key []byte) string {
-	switch {
-	case string(key) == "specversion":
+	switch string(key) {
+	case "specversion":
 		return "specversion"
-	case string(key) == "id":
+	case "id":
 		return "id"
-	case string(key) == "source":
+	case "source":
 		return "source"
-	case string(key) == "type":
+	case "type":
 		return "type"
-	case string(key) == "subject":
+	case "subject":
 		return "subject"
-	case string(key) == "time":
+	case "time":
 		return "time"
-	case string(key) == "datacontenttype":
+	case "datacontenttype":
 		return "datacontenttype"
-	case string(key) == "dataschema":
+	case "dataschema":
 		return "dataschema"
-	case string(key) == "data":
+	case "data":
 		return "data"
-	case string(key) == "data_base64":
+	case "data_base64":
 		return "data_base64"
 	}
 	return ""
@@ -224,31 +264,41 @@ func parse(rec *event.Record) (*input, error) {
 	return new(input).parse(rec)
 }
 
-// newObject returns an object over raw, from the input's storage while it
-// lasts.
-func (in *input) newObject(raw []byte) *object {
+// newObject returns an object over b[s:e], from the input's storage while
+// it lasts.
+func (in *input) newObject(s, e int) *object {
 	if in.nobj < len(in.objs) {
 		o := &in.objs[in.nobj]
 		in.nobj++
-		*o = object{in: in, raw: raw}
+		if o.in != in {
+			o.in = in
+		}
+		o.s, o.e, o.first, o.n, o.indexed, o.extensions = s, e, 0, 0, false, false
 		return o
 	}
-	return &object{in: in, raw: raw}
+	return &object{in: in, s: s, e: e}
 }
 
-// reset forgets the event, keeping the storage for the next one. It
-// clears only what the event used.
+// reset forgets the event, keeping the storage for the next one. Members
+// and objects hold no pointer into the event: only the decoded values and
+// the slices of the record are cleared.
 func (in *input) reset() {
-	clear(in.members)
-	clear(in.top[:in.ntop])
-	clear(in.objs[:in.nobj])
-	in.vals = [numVars]ref.Val{}
-	in.members, in.ntop, in.nobj = in.members[:0], 0, 0
-	in.rec, in.format, in.time, in.data, in.env, in.dataMembers = nil, Plain, time.Time{}, nil, nil, nil
-	in.id, in.source, in.typ, in.subject, in.sourceStr = nil, nil, nil, nil, ""
+	clear(in.cache)
+	for used := in.used; used != 0; used &= used - 1 {
+		in.vals[bits.TrailingZeros16(used)] = nil
+	}
+	in.used = 0
+	in.members, in.cache, in.nobj = in.members[:0], in.cache[:0], 0
+	in.rec, in.format, in.time, in.timeText, in.b, in.data, in.env = nil, Plain, time.Time{}, nil, nil, nil, nil
+	in.dataAt, in.envAt, in.dataSplit = 0, 0, false
+	in.id, in.source, in.typ, in.subject = nil, nil, nil, nil
 }
 
 func (in *input) parse(rec *event.Record) (*input, error) {
+	if in.gen++; in.gen == 0 { // wrapped: forget every memo
+		clear(in.memo)
+		in.gen = 1
+	}
 	in.rec, in.time = rec, rec.Time
 	for _, h := range rec.Headers {
 		if h.Key == "ce_specversion" {
@@ -256,16 +306,19 @@ func (in *input) parse(rec *event.Record) (*input, error) {
 		}
 	}
 	v := rec.Value
+	in.b = v
 	if len(v) == 0 {
 		return nil, event.Errorf(event.ReasonInvalidEvent, "record has no value (tombstone)")
 	}
+	if len(v) > math.MaxInt32 {
+		return nil, event.Errorf(event.ReasonInvalidEvent, "value is too long (%d bytes)", len(v))
+	}
 	start := skipWS(v, 0)
-	var ms []member
-	var end int
+	var end, first, n int
 	var err error
-	if start < len(v) && v[start] == '{' {
-		ms, end, err = scanMembers(in.top[:0], v, start, &in.members)
-		in.ntop = min(len(ms), len(in.top))
+	object := start < len(v) && v[start] == '{'
+	if object {
+		end, first, n, err = in.split(start, true)
 	} else {
 		end, err = scanValue(v, start)
 	}
@@ -276,32 +329,41 @@ func (in *input) parse(rec *event.Record) (*input, error) {
 		return nil, event.Errorf(event.ReasonInvalidEvent, "value is not JSON: %v", err)
 	}
 	v = v[start:end]
-	for _, m := range ms {
-		if string(m.key) == "specversion" {
-			in.env = v
-			if n := len(in.members); n > 0 {
-				in.dataMembers = in.members[:n:n] // split while validating
+	if object {
+		ms := in.members[first : first+n]
+		for i := range ms {
+			if ms[i].is(in.b, "specversion") {
+				in.env, in.envAt, in.envFirst, in.envN = v, start, first, n
+				return in, in.parseStructured(ms)
 			}
-			return in, in.parseStructured(ms)
 		}
 	}
-	in.members = in.members[:0]
-	in.format, in.data = Plain, v
-	if ms != nil {
-		in.dataMembers = ms // already split: data is the whole value
-	}
+	// Plain: data is the whole value.
+	in.format, in.data, in.dataAt = Plain, v, start
+	in.dataSplit, in.dataFirst, in.dataN = object, first, n
 	return in, nil
+}
+
+// split validates and splits the object at in.b[start] (see splitter).
+func (in *input) split(start int, top bool) (end, first, n int, err error) {
+	sp := splitter{b: in.b, stack: in.stack[:0], out: in.members[:0]}
+	end, first, n, err = sp.object(start, 1, top)
+	in.stack, in.members = sp.stack[:0], sp.out
+	return end, first, n, err
 }
 
 func (in *input) parseStructured(ms []member) error {
 	in.format = Structured
 	var specversion, t, contentType []byte
-	for _, m := range ms {
-		k := attribute(m.key)
+	for i := range ms {
+		m := &ms[i]
+		k := attribute(m.key(in.b))
+		val := m.val(in.b)
 		if k == "" || k == "data" || k == "dataschema" {
-			if k == "data" {
-				in.data = m.val
-				if string(m.val) == "null" {
+			if k == "data" { // the last one counts
+				in.data, in.dataAt = val, int(m.vs)
+				in.dataSplit, in.dataFirst, in.dataN = m.split, int(m.sub), int(m.nsub)
+				if string(val) == "null" {
 					in.data = nil
 				}
 			}
@@ -310,10 +372,13 @@ func (in *input) parseStructured(ms []member) error {
 		if k == "data_base64" {
 			return event.Errorf(event.ReasonInvalidEvent, "data_base64 is not supported: data must be JSON")
 		}
-		if m.val[0] != '"' {
+		if val[0] != '"' {
 			return event.Errorf(event.ReasonInvalidEvent, "attribute %s is not a string", k)
 		}
-		s := unquoteBytes(m.val)
+		s := val[1 : len(val)-1]
+		if !m.plain {
+			s = unquoteBytes(val)
+		}
 		switch k {
 		case "specversion":
 			specversion = s
@@ -360,15 +425,17 @@ func (in *input) parseBinary() error {
 			t = h.Value
 		}
 	}
-	if v := in.rec.Value; len(v) > 0 {
+	in.b = in.rec.Value
+	if v := in.b; len(v) > 0 {
+		if len(v) > math.MaxInt32 {
+			return event.Errorf(event.ReasonInvalidEvent, "value (data) is too long (%d bytes)", len(v))
+		}
 		start := skipWS(v, 0)
 		var end int
 		var err error
 		if start < len(v) && v[start] == '{' {
-			in.members, end, err = scanMembers(in.members[:0], v, start, nil)
-			if n := len(in.members); err == nil && n > 0 {
-				in.dataMembers = in.members[:n:n]
-			}
+			end, in.dataFirst, in.dataN, err = in.split(start, false)
+			in.dataSplit = err == nil
 		} else {
 			end, err = scanValue(v, start)
 		}
@@ -378,7 +445,7 @@ func (in *input) parseBinary() error {
 		if err != nil {
 			return event.Errorf(event.ReasonInvalidEvent, "value (data) is not JSON: %v", err)
 		}
-		if in.data = v[start:end]; string(in.data) == "null" {
+		if in.data, in.dataAt = v[start:end], start; string(in.data) == "null" {
 			in.data = nil
 		}
 	}
@@ -399,11 +466,14 @@ func (in *input) check(specversion, t, contentType []byte) error {
 		return event.Errorf(event.ReasonInvalidEvent, "datacontenttype %q is not JSON", clip(string(contentType), 60))
 	}
 	if len(t) > 0 {
-		tm, err := time.Parse(time.RFC3339Nano, string(t))
+		tm, canonical, err := parseTime(t)
 		if err != nil {
 			return event.Errorf(event.ReasonInvalidEvent, "time %q is not RFC 3339", clip(string(t), 40))
 		}
 		in.time = tm
+		if canonical {
+			in.timeText = t
+		}
 	}
 	return nil
 }
@@ -433,12 +503,4 @@ func clip(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
-}
-
-// sourceString returns the source attribute, made once.
-func (in *input) sourceString() string {
-	if in.sourceStr == "" {
-		in.sourceStr = string(in.source)
-	}
-	return in.sourceStr
 }

@@ -7,7 +7,7 @@ import (
 	"unicode/utf16"
 	"unicode/utf8"
 
-	"github.com/google/cel-go/common/types/ref"
+	"github.com/brazegw/gateway/internal/jsonbytes"
 )
 
 // This file holds the small JSON scanner behind the lazy values of value.go:
@@ -168,6 +168,10 @@ func scanNumber(b []byte, i int) (int, error) {
 func scanString(b []byte, i int) (int, bool, error) {
 	escaped := false
 	for i++; i < len(b); i++ {
+		i = skipOrdinary(b, i)
+		if i >= len(b) {
+			break
+		}
 		switch c := b[i]; {
 		case c == '"':
 			return i + 1, escaped, nil
@@ -192,6 +196,19 @@ func scanString(b []byte, i int) (int, bool, error) {
 		}
 	}
 	return 0, false, errMalformed
+}
+
+// skipOrdinary returns the index of the first quote, backslash or control
+// byte of b at or after i (len(b) if none), skipping the rest eight bytes
+// at a time.
+func skipOrdinary(b []byte, i int) int {
+	for {
+		i = jsonbytes.SkipPlain(b, i)
+		if i >= len(b) || b[i] < utf8.RuneSelf {
+			return i
+		}
+		i++ // non-ASCII: ordinary here
+	}
 }
 
 func isHex4(b []byte) bool {
@@ -268,6 +285,11 @@ func appendString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		// Eight bytes at a time while none needs a look.
+		if j := jsonbytes.SkipPlainString(s, i); j > i {
+			i = j
+			continue
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if c >= 0x20 && c != '"' && c != '\\' {
@@ -306,61 +328,119 @@ func appendString(dst []byte, s string) []byte {
 	return append(dst, '"')
 }
 
-// member is one member of a JSON object: its unquoted key and raw value.
+// member is one member of a JSON object: where its key (quotes excluded)
+// and raw value are in the record's value. It holds no pointer, so that
+// splitting objects costs the garbage collector nothing; the member's
+// decoded value, once read, is kept in input.cache. Places are int32: a
+// record routed is shorter than 2 GiB (input.parse refuses longer ones).
 type member struct {
-	key []byte
-	val []byte
-	v   ref.Val // val decoded, once read (see object.Find)
+	ks, ke int32 // the key, b[ks:ke], escapes and all
+	vs, ve int32 // the raw value
+	// sub and nsub place the members of an object value when it was split
+	// with its parent (split): members[sub:sub+nsub].
+	sub, nsub int32
+	split     bool
+	esc       bool // the key has escapes
+	// plain is set when the value is a string without escapes (by the
+	// splitter; objectMembers leaves it unset).
+	plain bool
 }
 
-// scanMembers validates the object starting at b[i] and appends its
-// members to dst; it returns them and the index just after the object.
-// With data set, the members of a "data" member that is an object are
-// split into *data (from its start) as they are validated.
-func scanMembers(dst []member, b []byte, i int, data *[]member) ([]member, int, error) {
+// val returns the member's raw value.
+func (m *member) val(b []byte) []byte { return b[m.vs:m.ve] }
+
+// splitter validates JSON objects and splits them into members, the
+// objects in their members too (not those in arrays): the members of each
+// object are a block of out, the blocks of nested objects coming before
+// their parent's. stack holds the members of the objects being scanned.
+type splitter struct {
+	b          []byte
+	stack, out []member
+}
+
+// object validates the object at b[i], whose values are at depth as
+// scanDepth counts it, and splits it. It returns the index just after the
+// object and the place of its block in out. With top set (the record's
+// top level) the object of a "data" member counts as a top-level one.
+func (sp *splitter) object(i, depth int, top bool) (end, first, n int, err error) {
+	b := sp.b
+	base := len(sp.stack)
 	i = skipWS(b, i+1)
 	if i < len(b) && b[i] == '}' {
-		return dst, i + 1, nil
+		return i + 1, len(sp.out), 0, nil
 	}
 	for {
 		if i >= len(b) || b[i] != '"' {
-			return nil, 0, errMalformed
+			return 0, 0, 0, errMalformed
 		}
-		end, esc, err := scanString(b, i)
+		kend, esc, err := scanString(b, i)
 		if err != nil {
-			return nil, 0, err
+			return 0, 0, 0, err
 		}
-		key := b[i+1 : end-1]
-		if esc {
-			key = []byte(unquote(b[i:end]))
-		}
-		i = skipWS(b, end)
+		m := member{ks: int32(i + 1), ke: int32(kend - 1), esc: esc}
+		i = skipWS(b, kend)
 		if i >= len(b) || b[i] != ':' {
-			return nil, 0, errMalformed
+			return 0, 0, 0, errMalformed
 		}
 		vs := skipWS(b, i+1)
 		var ve int
-		if data != nil && string(key) == "data" && vs < len(b) && b[vs] == '{' {
-			*data, ve, err = scanMembers((*data)[:0], b, vs, nil)
-		} else {
-			ve, err = scanDepth(b, vs, 1)
+		switch {
+		case vs >= len(b):
+			return 0, 0, 0, errMalformed
+		case b[vs] == '"':
+			var vesc bool
+			ve, vesc, err = scanString(b, vs)
+			m.plain = !vesc
+		case b[vs] == '{':
+			d := depth + 1
+			if top && m.is(b, "data") {
+				d = depth
+			} else if depth >= maxDepth {
+				return 0, 0, 0, errors.New("JSON nested too deeply")
+			}
+			var sub, nsub int
+			ve, sub, nsub, err = sp.object(vs, d, false)
+			m.sub, m.nsub, m.split = int32(sub), int32(nsub), true
+		default:
+			ve, err = scanDepth(b, vs, depth)
 		}
 		if err != nil {
-			return nil, 0, err
+			return 0, 0, 0, err
 		}
-		dst = append(dst, member{key: key, val: b[vs:ve]})
+		m.vs, m.ve = int32(vs), int32(ve)
+		sp.stack = append(sp.stack, m)
 		i = skipWS(b, ve)
 		if i >= len(b) {
-			return nil, 0, errMalformed
+			return 0, 0, 0, errMalformed
 		}
 		if b[i] == '}' {
-			return dst, i + 1, nil
+			first = len(sp.out)
+			sp.out = append(sp.out, sp.stack[base:]...)
+			sp.stack = sp.stack[:base]
+			return i + 1, first, len(sp.out) - first, nil
 		}
 		if b[i] != ',' {
-			return nil, 0, errMalformed
+			return 0, 0, 0, errMalformed
 		}
 		i = skipWS(b, i+1)
 	}
+}
+
+// key returns the member's key, unquoted; without escapes it is a slice of
+// b.
+func (m *member) key(b []byte) []byte {
+	if !m.esc {
+		return b[m.ks:m.ke]
+	}
+	return []byte(unquote(b[m.ks-1 : m.ke+1]))
+}
+
+// is reports whether the member's key is name.
+func (m *member) is(b []byte, name string) bool {
+	if !m.esc {
+		return string(b[m.ks:m.ke]) == name
+	}
+	return unquote(b[m.ks-1:m.ke+1]) == name
 }
 
 // skip returns the index just after the validated JSON value at b[i].
@@ -395,67 +475,53 @@ func skip(b []byte, i int) int {
 
 // skipString returns the index just after the validated string at b[i].
 func skipString(b []byte, i int) int {
-	i++
-	for {
-		j := bytes.IndexByte(b[i:], '"')
-		if j < 0 {
-			return len(b)
+	for i++; i < len(b); i++ {
+		i = skipOrdinary(b, i)
+		if i >= len(b) {
+			break
 		}
-		i += j
-		n := 0 // backslashes before the quote
-		for k := i - 1; k >= 0 && b[k] == '\\'; k-- {
-			n++
-		}
-		i++
-		if n%2 == 0 {
-			return i
+		switch b[i] {
+		case '"':
+			return i + 1
+		case '\\':
+			i++ // the escaped character
 		}
 	}
+	return len(b)
 }
 
-// objectMembers splits a validated JSON object into its members, appending
-// them to dst.
-func objectMembers(dst []member, obj []byte) []member {
-	if dst == nil {
-		dst = make([]member, 0, 8)
-	}
-	i := skipWS(obj, 1)
-	if i < len(obj) && obj[i] == '}' {
+// objectMembers splits the validated JSON object b[start:end] into its
+// members, appending them to dst.
+func objectMembers(dst []member, b []byte, start, end int) []member {
+	i := skipWS(b, start+1)
+	if i < end && b[i] == '}' {
 		return dst
 	}
-	for i < len(obj) {
-		end := skipString(obj, i)
-		key := obj[i+1 : end-1]
-		if bytes.IndexByte(key, '\\') >= 0 {
-			key = []byte(unquote(obj[i:end]))
-		}
-		vs := skipWS(obj, skipWS(obj, end)+1)
-		ve := skip(obj, vs)
-		dst = append(dst, member{key: key, val: obj[vs:ve]})
-		i = skipWS(obj, ve)
-		if i >= len(obj) || obj[i] == '}' {
+	for i < end {
+		ke := skipString(b, i)
+		esc := bytes.IndexByte(b[i+1:ke-1], '\\') >= 0
+		vs := skipWS(b, skipWS(b, ke)+1)
+		ve := skip(b, vs)
+		dst = append(dst, member{ks: int32(i + 1), ke: int32(ke - 1), vs: int32(vs), ve: int32(ve), esc: esc})
+		i = skipWS(b, ve)
+		if i >= end || b[i] == '}' {
 			return dst
 		}
-		i = skipWS(obj, i+1)
+		i = skipWS(b, i+1)
 	}
 	return dst
 }
 
-// arrayElements splits a validated JSON array into its raw elements.
-func arrayElements(arr []byte) [][]byte {
-	var out [][]byte
-	i := skipWS(arr, 1)
-	if i < len(arr) && arr[i] == ']' {
-		return out
+// nextElement returns where the element of a validated JSON array that
+// starts at or after b[i] begins and ends, and ok false after the last one.
+// Start with i just after the '['; continue with the end returned.
+func nextElement(b []byte, i int) (start, end int, ok bool) {
+	i = skipWS(b, i)
+	if i < len(b) && b[i] == ',' {
+		i = skipWS(b, i+1)
 	}
-	for i < len(arr) {
-		ve := skip(arr, i)
-		out = append(out, arr[i:ve])
-		i = skipWS(arr, ve)
-		if i >= len(arr) || arr[i] == ']' {
-			return out
-		}
-		i = skipWS(arr, i+1)
+	if i >= len(b) || b[i] == ']' {
+		return 0, 0, false
 	}
-	return out
+	return i, skip(b, i), true
 }

@@ -95,6 +95,7 @@ func Parse(file string, content []byte) (*Table, error) {
 			t.byTopic[topic] = append(t.byTopic[topic], r)
 		}
 	}
+	t.paths = c.paths.nodes
 	return t, nil
 }
 
@@ -123,9 +124,10 @@ func newEnv() (*cel.Env, error) {
 
 // compiler collects the problems of one file.
 type compiler struct {
-	file string
-	env  *cel.Env
-	errs []error
+	file  string
+	env   *cel.Env
+	errs  []error
+	paths pathSet // the selections fast expressions make
 }
 
 func (c *compiler) errorf(n *yaml.Node, format string, args ...any) {
@@ -199,7 +201,7 @@ func (c *compiler) route(n *yaml.Node) *route {
 				if !namePattern.MatchString(s) {
 					c.errorf(v, "route name %q must be 1 to 100 letters, digits, '.', '_' or '-'", s)
 				}
-				r.name = s
+				r.name, r.plainSource = s, "/routes/"+s
 			}
 		case "description":
 			c.scalar(v, "description")
@@ -291,6 +293,9 @@ func (c *compiler) operation(n *yaml.Node, routeWhat string, index int) *operati
 					c.errorf(v, "%s.type: %q is not a Braze event type (braze.messages.send, braze.campaigns.trigger.send, …)", what, s)
 				}
 				op.spec = spec
+				if spec != nil {
+					op.typeJSON = appendString(nil, spec.Type)
+				}
 			}
 		case "name":
 			if s, ok := c.scalar(v, what+".name"); ok {
@@ -418,6 +423,8 @@ func (c *compiler) expr(n *yaml.Node, what, field string, kind exprKind) *progra
 			return nil
 		}
 		p.constant = v
+	} else {
+		p.fast = compileFast(checked.NativeRep(), &c.paths)
 	}
 	return p
 }

@@ -23,6 +23,8 @@ type Table struct {
 	sum     [32]byte
 	routes  []*route
 	byTopic map[string][]*route
+	// paths are the selections the fast expressions make (fast.go).
+	paths []pathNode
 	// inputs recycles the storage of product events being routed.
 	inputs sync.Pool
 }
@@ -34,6 +36,9 @@ type route struct {
 	topics []string
 	when   *program // nil: every event of the topics
 	ops    []*operation
+	// plainSource is the derived source of a plain JSON record's
+	// operations: "/routes/<name>".
+	plainSource string
 }
 
 // operation is one Braze operation a route produces.
@@ -46,6 +51,8 @@ type operation struct {
 
 	workspace, partitionKey, scheduleKey, deliverBy *program
 	body                                            *node
+	// typeJSON is spec.Type written as a JSON string.
+	typeJSON []byte
 }
 
 // program is one compiled expression and where it was written.
@@ -56,6 +63,9 @@ type program struct {
 	// constant is the expression's value when it reads no variable: it is
 	// evaluated once, at load.
 	constant ref.Val
+	// fast evaluates the expression without CEL when it has one of the
+	// common shapes fast.go knows; nil otherwise.
+	fast *fast
 }
 
 // node is a part of a body: an expression, an object or an array.

@@ -10,21 +10,29 @@ import (
 	"github.com/google/cel-go/common/types/traits"
 )
 
-// jsonValue turns a validated raw JSON value into a CEL value: strings,
-// booleans and null directly, numbers as doubles (CEL's JSON convention),
-// objects as lazy maps that decode only the members an expression reads,
-// and arrays as lists of such values.
-func (in *input) jsonValue(raw []byte) ref.Val {
+// jsonValue turns the validated raw JSON value in.b[s:e] into a CEL
+// value: strings, booleans and null directly, numbers as doubles (CEL's
+// JSON convention), objects as lazy maps that decode only the members an
+// expression reads, and arrays as lists of such values.
+func (in *input) jsonValue(s, e int) ref.Val {
+	raw := in.b[s:e]
 	switch raw[0] {
 	case '"':
 		return types.String(unquote(raw))
 	case '{':
-		return in.newObject(raw)
+		return in.newObject(s, e)
 	case '[':
-		elems := arrayElements(raw)
-		vals := make([]ref.Val, len(elems))
-		for i, e := range elems {
-			vals[i] = in.jsonValue(e)
+		var vals []ref.Val
+		for i := s + 1; ; {
+			es, ee, ok := nextElement(in.b, i)
+			if !ok {
+				break
+			}
+			vals = append(vals, in.jsonValue(es, ee))
+			i = ee
+		}
+		if vals == nil {
+			vals = []ref.Val{}
 		}
 		return &array{Lister: types.NewRefValList(types.DefaultTypeAdapter, vals), raw: raw}
 	case 't':
@@ -46,13 +54,14 @@ func (in *input) jsonValue(raw []byte) ref.Val {
 // to the input of one product event, which recycles it once the event is
 // routed; it is not safe for concurrent use.
 type object struct {
-	in      *input
-	raw     []byte
-	members []member
-	indexed bool
-	// skip hides members (the extensions view of a structured-mode
-	// CloudEvent hides its context attributes and data).
-	skip func(key []byte) bool
+	in   *input
+	s, e int // the object is in.b[s:e]
+	// first and n place its members in in.members, once indexed.
+	first, n int
+	indexed  bool
+	// extensions is set for the extensions view of a structured-mode
+	// CloudEvent, which hides its context attributes and data.
+	extensions bool
 }
 
 var (
@@ -60,24 +69,36 @@ var (
 	_ traits.Lister = (*array)(nil)
 )
 
-func (o *object) index() []member {
+// raw returns the object's JSON text.
+func (o *object) raw() []byte { return o.in.b[o.s:o.e] }
+
+// index splits the members on first use; it returns the range of
+// in.members they occupy (hidden ones included).
+func (o *object) index() (first, n int) {
 	if !o.indexed {
 		o.indexed = true
 		in := o.in
-		start := len(in.members)
-		in.members = objectMembers(in.members, o.raw)
-		all := in.members[start:len(in.members):len(in.members)]
-		if o.skip == nil {
-			o.members = all
-		} else {
-			for _, m := range all {
-				if !o.skip(m.key) {
-					o.members = append(o.members, m)
-				}
-			}
+		o.first = len(in.members)
+		in.members = objectMembers(in.members, in.b, o.s, o.e)
+		o.n = len(in.members) - o.first
+	}
+	return o.first, o.n
+}
+
+// visible returns the members that are not hidden, in document order.
+func (o *object) visible() []member {
+	first, n := o.index()
+	ms := o.in.members[first : first+n]
+	if !o.extensions {
+		return ms
+	}
+	out := make([]member, 0, len(ms))
+	for _, m := range ms {
+		if !contextAttributes[string(m.key(o.in.b))] {
+			out = append(out, m)
 		}
 	}
-	return o.members
+	return out
 }
 
 // Find implements traits.Mapper.
@@ -89,17 +110,62 @@ func (o *object) Find(key ref.Val) (ref.Val, bool) {
 		}
 		return nil, false
 	}
-	ms := o.index()
-	// The last duplicate wins, as in encoding/json.
-	for i := len(ms) - 1; i >= 0; i-- {
-		if string(ms[i].key) == string(k) {
-			if ms[i].v == nil {
-				ms[i].v = o.in.jsonValue(ms[i].val)
-			}
-			return ms[i].v, true
+	i := o.member(string(k))
+	if i < 0 {
+		return nil, false
+	}
+	return o.in.memberValue(i), true
+}
+
+// member returns the index in in.members of the member named key, -1 when
+// there is none. The last duplicate wins, as in encoding/json.
+func (o *object) member(key string) int {
+	in := o.in
+	if o.extensions && contextAttributes[key] {
+		return -1
+	}
+	first, n := o.index()
+	for i := first + n - 1; i >= first; i-- {
+		m := &in.members[i]
+		if m.is(in.b, key) {
+			return i
 		}
 	}
-	return nil, false
+	return -1
+}
+
+// memberValue returns the value of in.members[i], decoded once.
+func (in *input) memberValue(i int) ref.Val {
+	if m := &in.members[i]; in.b[m.vs] == '{' {
+		// Objects are found by place among those of the input's storage,
+		// so that their values take no room in the cache.
+		for k := range in.objs[:in.nobj] {
+			if o := &in.objs[k]; o.s == int(m.vs) && !o.extensions {
+				return o
+			}
+		}
+		if in.nobj < len(in.objs) {
+			o := in.newObject(int(m.vs), int(m.ve))
+			if m.split {
+				o.first, o.n, o.indexed = int(m.sub), int(m.nsub), true
+			}
+			return o
+		}
+	}
+	if i < len(in.cache) {
+		if v := in.cache[i]; v != nil {
+			return v
+		}
+	} else {
+		in.cache = append(in.cache, make([]ref.Val, i+1-len(in.cache))...)
+	}
+	m := &in.members[i]
+	v := in.jsonValue(int(m.vs), int(m.ve))
+	if o, ok := v.(*object); ok && m.split {
+		o.first, o.n, o.indexed = int(m.sub), int(m.nsub), true
+	}
+	in.cache[i] = v
+	return v
 }
 
 // Get implements traits.Indexer.
@@ -130,11 +196,11 @@ func (o *object) Iterator() traits.Iterator {
 
 // keys returns the distinct keys in document order.
 func (o *object) keys() []string {
-	ms := o.index()
+	ms := o.visible()
 	out := make([]string, 0, len(ms))
 	seen := make(map[string]bool, len(ms))
 	for _, m := range ms {
-		if k := string(m.key); !seen[k] {
+		if k := string(m.key(o.in.b)); !seen[k] {
 			seen[k] = true
 			out = append(out, k)
 		}
@@ -184,10 +250,10 @@ func (o *object) Type() ref.Type { return types.MapType }
 // Value implements ref.Val: the object decoded by encoding/json.
 func (o *object) Value() any {
 	out := map[string]any{}
-	for _, m := range o.index() {
+	for _, m := range o.visible() {
 		var v any
-		_ = json.Unmarshal(m.val, &v)
-		out[string(m.key)] = v
+		_ = json.Unmarshal(m.val(o.in.b), &v)
+		out[string(m.key(o.in.b))] = v
 	}
 	return out
 }

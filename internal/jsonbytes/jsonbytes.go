@@ -1,6 +1,6 @@
 // Package jsonbytes holds the byte-level primitive the gateway's JSON
-// scanners share: skipping the plain bytes of a JSON string eight at a
-// time.
+// scanners and writers share: skipping the plain bytes of a JSON string
+// (those written as they are) eight at a time.
 package jsonbytes
 
 import (
@@ -36,6 +36,25 @@ func SkipPlain(b []byte, i int) int {
 	}
 	for i < len(b) {
 		if c := b[i]; c == '"' || c == '\\' || c < 0x20 || c >= 0x80 {
+			return i
+		}
+		i++
+	}
+	return i
+}
+
+// SkipPlainString is SkipPlain for a string.
+func SkipPlainString(s string, i int) int {
+	for len(s)-i >= 8 {
+		w := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		if m := special(w); m != 0 {
+			return i + bits.TrailingZeros64(m)>>3
+		}
+		i += 8
+	}
+	for i < len(s) {
+		if c := s[i]; c == '"' || c == '\\' || c < 0x20 || c >= 0x80 {
 			return i
 		}
 		i++

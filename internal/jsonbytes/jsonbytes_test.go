@@ -30,6 +30,9 @@ func TestSkipPlainEveryByte(t *testing.T) {
 					if got, want := SkipPlain(b, start), naive(b, start); got != want {
 						t.Fatalf("SkipPlain(%q, %d) = %d, want %d", b, start, got, want)
 					}
+					if got, want := SkipPlainString(string(b), start), naive(b, start); got != want {
+						t.Fatalf("SkipPlainString(%q, %d) = %d, want %d", b, start, got, want)
+					}
 				}
 			}
 		}
@@ -56,6 +59,9 @@ func TestSkipPlainRandom(t *testing.T) {
 		}
 		if got, want := SkipPlain(b, start), naive(b, start); got != want {
 			t.Fatalf("SkipPlain(%q, %d) = %d, want %d", b, start, got, want)
+		}
+		if got, want := SkipPlainString(string(b), start), naive(b, start); got != want {
+			t.Fatalf("SkipPlainString(%q, %d) = %d, want %d", b, start, got, want)
 		}
 	}
 }
