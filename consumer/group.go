@@ -116,7 +116,7 @@ func DefaultConfig() Config {
 			{Name: "braze.trigger", Lane: 1},
 			{Name: "braze.schedule", Lane: 2},
 		},
-		MaxInflight:       1000,
+		MaxInflight:       500,
 		CommitInterval:    500 * time.Millisecond,
 		MaxWait:           250 * time.Millisecond,
 		SessionTimeout:    10 * time.Second,

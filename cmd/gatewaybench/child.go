@@ -80,6 +80,9 @@ func (e *env) startGateway(t topicSet, replica int) (*child, error) {
 	cmd := exec.Command(e.bin, "run", "-config", cfgPath)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.Env = childEnv()
+	if e.opts.memoryLimit != "" {
+		cmd.Env = append(cmd.Env, "GOMEMLIMIT="+e.opts.memoryLimit)
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		_ = logf.Close()

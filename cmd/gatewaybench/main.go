@@ -54,6 +54,7 @@ type options struct {
 	linger       time.Duration
 	workers      int
 	maxInflight  int
+	memoryLimit  string
 	brokers      string
 	gateway      string
 	profile      string
@@ -81,6 +82,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.linger, "linger", 25*time.Millisecond, "the gateway's dispatcher.linger")
 	fs.IntVar(&o.workers, "workers", 32, "the gateway's dispatcher.workers")
 	fs.IntVar(&o.maxInflight, "max-inflight", 0, "the gateway's kafka.max_inflight (0: its default)")
+	fs.StringVar(&o.memoryLimit, "memory-limit", "", "run the gateway with this soft memory limit (GOMEMLIMIT, e.g. 96MiB; default: none)")
 	fs.StringVar(&o.brokers, "brokers", "", "comma-separated brokers of a running cluster (default: an embedded broker in this process)")
 	fs.StringVar(&o.gateway, "gateway", "", "gateway binary to run (default: build ./cmd/gateway)")
 	fs.StringVar(&o.profile, "profile", "", "write a CPU profile of the gateway during the backlog scenario to this file (and a heap profile to FILE.heap)")
