@@ -168,7 +168,8 @@ func BenchmarkPerEvent(b *testing.B) {
 }
 
 // TestPerEventAllocations keeps the library part of the per-event path
-// within its allocation budget (measured: about 33 per event).
+// within its allocation budget (measured: about 14 per event, 9 of them reading
+// the results record back through encoding/json).
 func TestPerEventAllocations(t *testing.T) {
 	recs := make([]*event.Record, 50)
 	for i := range recs {
@@ -199,7 +200,7 @@ func TestPerEventAllocations(t *testing.T) {
 		_ = rules.Classify("POST", rules.PathCampaignsTriggerSend, batch.AppendBody(nil, rs))
 	}) / 50
 	t.Logf("%.1f allocations per event", perEvent)
-	if perEvent > 36 {
-		t.Fatalf("%.1f allocations per event on the library path, want at most 36", perEvent)
+	if perEvent > 20 {
+		t.Fatalf("%.1f allocations per event on the library path, want at most 20", perEvent)
 	}
 }

@@ -34,8 +34,6 @@ type Message struct {
 	Err error
 	// Lane is the priority lane of the record's topic.
 	Lane int
-	// Fetched is when the record was read.
-	Fetched time.Time
 
 	keys       [maxKeys]gateKey // ordering keys (see gate)
 	nkeys      uint8

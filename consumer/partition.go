@@ -180,9 +180,8 @@ func (p *partition) accept(ctx context.Context, km kafka.Message) {
 			Topic: km.Topic, Partition: km.Partition, Offset: km.Offset,
 			Key: km.Key, Value: km.Value, Time: km.Time,
 		},
-		Lane:    p.lane,
-		Fetched: time.Now(),
-		p:       p,
+		Lane: p.lane,
+		p:    p,
 	}
 	if len(km.Headers) > 0 {
 		m.Record.Headers = m.headers[:0]
