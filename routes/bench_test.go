@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/brazegw/gateway/event"
+	"github.com/brazegw/gateway/internal/cputime"
 )
 
 // benchRoutes is a typical route: one condition on the type, one campaign
@@ -46,11 +47,11 @@ func benchTable(b *testing.B) (*Table, *event.Record) {
 func loop(b *testing.B, f func()) {
 	b.Helper()
 	b.ReportAllocs()
-	start, ok := processCPU()
+	start, ok := cputime.Process()
 	for b.Loop() {
 		f()
 	}
-	if end, ok2 := processCPU(); ok && ok2 && b.N > 0 {
+	if end, ok2 := cputime.Process(); ok && ok2 && b.N > 0 {
 		b.ReportMetric(float64(end-start)/float64(b.N), "cpu-ns/op")
 	}
 }

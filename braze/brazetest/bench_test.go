@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/brazegw/gateway/braze"
+	"github.com/brazegw/gateway/internal/cputime"
 )
 
 // BenchmarkTriggerSend measures trigger sends of 1 and 50 recipients through
@@ -138,12 +139,12 @@ type cpuMeter struct {
 }
 
 func startCPU(b *testing.B) cpuMeter {
-	t, ok := processCPU()
+	t, ok := cputime.Process()
 	return cpuMeter{b, t, ok}
 }
 
 func (m cpuMeter) report() {
-	t, ok := processCPU()
+	t, ok := cputime.Process()
 	if m.ok && ok && m.b.N > 0 {
 		m.b.ReportMetric(float64(t-m.start)/float64(m.b.N), "cpu-ns/op")
 	}
