@@ -273,16 +273,30 @@ func TestRateLimitedWaitsForBraze(t *testing.T) {
 }
 
 // TestRetriesStopAfterMaxElapsed: no attempt starts once max_elapsed has
-// passed since the first, whatever attempts are left.
+// passed since the first, whatever attempts are left. Every call of e1
+// takes two minutes (of the test's clock); its retries wait until another
+// event has been accepted after its first call (so Braze is known to be
+// up, and the failures are e1's own), which makes the count of attempts
+// independent of scheduling.
 func TestRetriesStopAfterMaxElapsed(t *testing.T) {
 	cfg := testConfig()
 	cfg.MaxRecipients = 1
 	cfg.Retry.MaxAttempts = 10
 	cfg.Retry.MaxElapsed = time.Minute
 	h := newHarness(t, cfg, nil, nil)
+	okAccepted := make(chan struct{})
+	var e1Calls atomic.Int32
 	h.sender.answer = func(_ context.Context, c call) (*braze.Response, error) {
 		if bytes.Contains(c.Body, []byte(`"c-ok"`)) {
-			return accepted(c) // Braze answers others: the failures are e1's own
+			defer close(okAccepted)
+			return accepted(c)
+		}
+		if e1Calls.Add(1) > 1 {
+			select {
+			case <-okAccepted:
+			case <-time.After(10 * time.Second):
+				t.Error("the other event was not accepted within 10 s")
+			}
 		}
 		h.clock.Advance(2 * time.Minute) // the call took long
 		return status(503)(c)
