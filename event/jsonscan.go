@@ -454,21 +454,14 @@ func scanValue(b []byte, i, depth int, deep *int) (int, bool) {
 	case '"':
 		return scanString(b, i)
 	case 't':
-		return scanLiteral(b, i, "true")
+		return jsonbytes.ScanLiteral(b, i, "true")
 	case 'f':
-		return scanLiteral(b, i, "false")
+		return jsonbytes.ScanLiteral(b, i, "false")
 	case 'n':
-		return scanLiteral(b, i, "null")
+		return jsonbytes.ScanLiteral(b, i, "null")
 	default:
-		return scanNumber(b, i)
+		return jsonbytes.ScanNumber(b, i)
 	}
-}
-
-func scanLiteral(b []byte, i int, lit string) (int, bool) {
-	if len(b)-i < len(lit) || string(b[i:i+len(lit)]) != lit {
-		return 0, false
-	}
-	return i + len(lit), true
 }
 
 // plainStringByte marks the bytes a string may hold as they are: all but
@@ -525,45 +518,4 @@ func scanString(b []byte, i int) (int, bool) {
 		}
 	}
 	return 0, false
-}
-
-// scanNumber validates a JSON number: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
-func scanNumber(b []byte, i int) (int, bool) {
-	if i < len(b) && b[i] == '-' {
-		i++
-	}
-	switch {
-	case i >= len(b):
-		return 0, false
-	case b[i] == '0':
-		i++
-	case '1' <= b[i] && b[i] <= '9':
-		i = scanDigits(b, i)
-	default:
-		return 0, false
-	}
-	if i < len(b) && b[i] == '.' {
-		s := i + 1
-		if i = scanDigits(b, s); i == s {
-			return 0, false
-		}
-	}
-	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
-		i++
-		if i < len(b) && (b[i] == '+' || b[i] == '-') {
-			i++
-		}
-		s := i
-		if i = scanDigits(b, s); i == s {
-			return 0, false
-		}
-	}
-	return i, true
-}
-
-func scanDigits(b []byte, i int) int {
-	for i < len(b) && '0' <= b[i] && b[i] <= '9' {
-		i++
-	}
-	return i
 }

@@ -124,43 +124,10 @@ func literal(b []byte, i int, lit string) (int, error) {
 }
 
 func scanNumber(b []byte, i int) (int, error) {
-	if b[i] == '-' {
-		i++
+	if e, ok := jsonbytes.ScanNumber(b, i); ok {
+		return e, nil
 	}
-	switch {
-	case i < len(b) && b[i] == '0':
-		i++
-	case i < len(b) && b[i] >= '1' && b[i] <= '9':
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			i++
-		}
-	default:
-		return 0, errMalformed
-	}
-	if i < len(b) && b[i] == '.' {
-		i++
-		s := i
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			i++
-		}
-		if i == s {
-			return 0, errMalformed
-		}
-	}
-	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
-		i++
-		if i < len(b) && (b[i] == '+' || b[i] == '-') {
-			i++
-		}
-		s := i
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			i++
-		}
-		if i == s {
-			return 0, errMalformed
-		}
-	}
-	return i, nil
+	return 0, errMalformed
 }
 
 // scanString validates the string starting at b[i] (a quote) and returns
@@ -212,12 +179,7 @@ func skipOrdinary(b []byte, i int) int {
 }
 
 func isHex4(b []byte) bool {
-	for _, c := range b[:4] {
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
-			return false
-		}
-	}
-	return true
+	return jsonbytes.IsHex(b[0]) && jsonbytes.IsHex(b[1]) && jsonbytes.IsHex(b[2]) && jsonbytes.IsHex(b[3])
 }
 
 // unquote decodes a validated JSON string (quotes included).

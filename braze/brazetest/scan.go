@@ -49,10 +49,6 @@ func skipWS(b []byte, i int) int {
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
-func isHex(c byte) bool {
-	return isDigit(c) || ('a' <= c && c <= 'f') || ('A' <= c && c <= 'F')
-}
-
 // scanString validates the string starting at b[i] (a '"') and returns the
 // index just past it; esc reports a backslash escape, high a non-ASCII byte.
 func scanString(b []byte, i int) (end int, esc, high, ok bool) {
@@ -78,7 +74,7 @@ func scanString(b []byte, i int) (end int, esc, high, ok bool) {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
 				i += 2
 			case 'u':
-				if i+5 >= len(b) || !isHex(b[i+2]) || !isHex(b[i+3]) || !isHex(b[i+4]) || !isHex(b[i+5]) {
+				if i+5 >= len(b) || !jsonbytes.IsHex(b[i+2]) || !jsonbytes.IsHex(b[i+3]) || !jsonbytes.IsHex(b[i+4]) || !jsonbytes.IsHex(b[i+5]) {
 					return 0, false, false, false
 				}
 				i += 6
@@ -93,50 +89,6 @@ func scanString(b []byte, i int) (end int, esc, high, ok bool) {
 		}
 	}
 	return 0, false, false, false
-}
-
-// scanNumber validates the number starting at b[i].
-func scanNumber(b []byte, i int) (int, bool) {
-	if b[i] == '-' {
-		if i++; i >= len(b) {
-			return 0, false
-		}
-	}
-	switch {
-	case b[i] == '0':
-		i++
-	case '1' <= b[i] && b[i] <= '9':
-		for i++; i < len(b) && isDigit(b[i]); i++ {
-		}
-	default:
-		return 0, false
-	}
-	if i < len(b) && b[i] == '.' {
-		if i++; i >= len(b) || !isDigit(b[i]) {
-			return 0, false
-		}
-		for i++; i < len(b) && isDigit(b[i]); i++ {
-		}
-	}
-	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
-		if i++; i < len(b) && (b[i] == '+' || b[i] == '-') {
-			i++
-		}
-		if i >= len(b) || !isDigit(b[i]) {
-			return 0, false
-		}
-		for i++; i < len(b) && isDigit(b[i]); i++ {
-		}
-	}
-	return i, true
-}
-
-// scanLiteral matches lit at b[i].
-func scanLiteral(b []byte, i int, lit string) (int, bool) {
-	if len(b)-i < len(lit) || string(b[i:i+len(lit)]) != lit {
-		return 0, false
-	}
-	return i + len(lit), true
 }
 
 // scanValue validates the value starting at b[i] inside depth open objects
@@ -154,14 +106,14 @@ func scanValue(b []byte, i, depth int) (int, bool) {
 		end, _, _, ok := scanString(b, i)
 		return end, ok
 	case 't':
-		return scanLiteral(b, i, "true")
+		return jsonbytes.ScanLiteral(b, i, "true")
 	case 'f':
-		return scanLiteral(b, i, "false")
+		return jsonbytes.ScanLiteral(b, i, "false")
 	case 'n':
-		return scanLiteral(b, i, "null")
+		return jsonbytes.ScanLiteral(b, i, "null")
 	default:
 		if c == '-' || isDigit(c) {
-			return scanNumber(b, i)
+			return jsonbytes.ScanNumber(b, i)
 		}
 		return 0, false
 	}
@@ -403,7 +355,7 @@ func (sc *bodyScan) scanRecipient(b []byte, i, depth int) (int, bool) {
 	case '{':
 		end, ok = scanRecipientObject(b, i, depth+1, &rr)
 	case 'n':
-		end, ok = scanLiteral(b, i, "null") // reads as a zero object
+		end, ok = jsonbytes.ScanLiteral(b, i, "null") // reads as a zero object
 	default:
 		end, ok = scanValue(b, i, depth)
 		rr.res = fieldTypeErr

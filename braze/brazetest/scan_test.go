@@ -13,6 +13,8 @@ import (
 	"testing"
 
 	"github.com/brazegw/gateway/braze"
+
+	"github.com/brazegw/gateway/internal/jsonbytes"
 )
 
 // scanCorpus are bodies whose reading by the fast path must match
@@ -181,7 +183,7 @@ func refScanString(b []byte, i int) (end int, esc, high, ok bool) {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
 				i++
 			case 'u':
-				if i+5 >= len(b) || !isHex(b[i+2]) || !isHex(b[i+3]) || !isHex(b[i+4]) || !isHex(b[i+5]) {
+				if i+5 >= len(b) || !jsonbytes.IsHex(b[i+2]) || !jsonbytes.IsHex(b[i+3]) || !jsonbytes.IsHex(b[i+4]) || !jsonbytes.IsHex(b[i+5]) {
 					return 0, false, false, false
 				}
 				i += 5

@@ -260,21 +260,14 @@ func scanValue(b []byte, i, depth int) (int, bool) {
 	case '"':
 		return scanString(b, i)
 	case 't':
-		return scanLiteral(b, i, "true")
+		return jsonbytes.ScanLiteral(b, i, "true")
 	case 'f':
-		return scanLiteral(b, i, "false")
+		return jsonbytes.ScanLiteral(b, i, "false")
 	case 'n':
-		return scanLiteral(b, i, "null")
+		return jsonbytes.ScanLiteral(b, i, "null")
 	default:
-		return scanNumber(b, i)
+		return jsonbytes.ScanNumber(b, i)
 	}
-}
-
-func scanLiteral(b []byte, i int, lit string) (int, bool) {
-	if len(b)-i < len(lit) || string(b[i:i+len(lit)]) != lit {
-		return 0, false
-	}
-	return i + len(lit), true
 }
 
 // scanString validates the string starting at b[i] (a '"'): no control
@@ -312,7 +305,7 @@ func scanString(b []byte, i int) (int, bool) {
 					return 0, false
 				}
 				for _, h := range b[i+1 : i+5] {
-					if !isHex(h) {
+					if !jsonbytes.IsHex(h) {
 						return 0, false
 					}
 				}
@@ -333,49 +326,6 @@ var plainStringByte = func() (t [256]bool) {
 	}
 	return t
 }()
-
-func isHex(c byte) bool { return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F' }
-
-// scanNumber validates a JSON number: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
-func scanNumber(b []byte, i int) (int, bool) {
-	if i < len(b) && b[i] == '-' {
-		i++
-	}
-	switch {
-	case i >= len(b):
-		return 0, false
-	case b[i] == '0':
-		i++
-	case '1' <= b[i] && b[i] <= '9':
-		i = digits(b, i)
-	default:
-		return 0, false
-	}
-	if i < len(b) && b[i] == '.' {
-		s := i + 1
-		if i = digits(b, s); i == s {
-			return 0, false
-		}
-	}
-	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
-		i++
-		if i < len(b) && (b[i] == '+' || b[i] == '-') {
-			i++
-		}
-		s := i
-		if i = digits(b, s); i == s {
-			return 0, false
-		}
-	}
-	return i, true
-}
-
-func digits(b []byte, i int) int {
-	for i < len(b) && '0' <= b[i] && b[i] <= '9' {
-		i++
-	}
-	return i
-}
 
 // The field tables. fastjson_test.go checks them against the structs' tags.
 

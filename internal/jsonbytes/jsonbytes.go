@@ -1,6 +1,7 @@
-// Package jsonbytes holds the byte-level primitive the gateway's JSON
+// Package jsonbytes holds the byte-level primitives the gateway's JSON
 // scanners and writers share: skipping the plain bytes of a JSON string
-// (those written as they are) eight at a time.
+// (those written as they are) eight at a time, and reading JSON's numbers
+// and literals.
 package jsonbytes
 
 import (
@@ -60,4 +61,62 @@ func SkipPlainString(s string, i int) int {
 		i++
 	}
 	return i
+}
+
+// ScanNumber returns the index just past the JSON number starting at b[i]
+// (-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?), or false when there is
+// none there.
+func ScanNumber(b []byte, i int) (int, bool) {
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	switch {
+	case i >= len(b):
+		return 0, false
+	case b[i] == '0':
+		i++
+	case '1' <= b[i] && b[i] <= '9':
+		i = digits(b, i)
+	default:
+		return 0, false
+	}
+	if i < len(b) && b[i] == '.' {
+		s := i + 1
+		if i = digits(b, s); i == s {
+			return 0, false
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		s := i
+		if i = digits(b, s); i == s {
+			return 0, false
+		}
+	}
+	return i, true
+}
+
+// digits returns the index of the first non-digit of b at or after i.
+func digits(b []byte, i int) int {
+	for i < len(b) && '0' <= b[i] && b[i] <= '9' {
+		i++
+	}
+	return i
+}
+
+// ScanLiteral returns the index just past lit (true, false or null) when b
+// holds it at i.
+func ScanLiteral(b []byte, i int, lit string) (int, bool) {
+	if i < 0 || len(b)-i < len(lit) || string(b[i:i+len(lit)]) != lit {
+		return 0, false
+	}
+	return i + len(lit), true
+}
+
+// IsHex reports whether c is a hexadecimal digit, as a \u escape needs.
+func IsHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }

@@ -75,3 +75,56 @@ func BenchmarkSkipPlain(b *testing.B) {
 		}
 	}
 }
+
+// TestScanNumber holds ScanNumber to JSON's grammar on valid and invalid
+// numbers, followed by what may end one.
+func TestScanNumber(t *testing.T) {
+	valid := []string{"0", "-0", "7", "-12", "10", "0.5", "-0.5", "1.25e10", "1E+2", "1e-2", "123456789012345678901234567890"}
+	invalid := []string{"", "-", "+1", "01", ".5", "1.", "1e", "1e+", "-a", "0x1", "e1"}
+	for _, n := range valid {
+		for _, end := range []string{"", ",", "}", "]", " "} {
+			b := []byte(n + end)
+			if e, ok := ScanNumber(b, 0); !ok || e != len(n) {
+				t.Errorf("ScanNumber(%q) = %d, %v; want %d, true", b, e, ok, len(n))
+			}
+		}
+	}
+	for _, n := range invalid {
+		if e, ok := ScanNumber([]byte(n), 0); ok && e == len(n) && n != "" {
+			t.Errorf("ScanNumber(%q) accepted the whole of it", n)
+		} else if n == "" && ok {
+			t.Errorf("ScanNumber(%q) = %d, true", n, e)
+		}
+	}
+	if _, ok := ScanNumber([]byte("1"), 5); ok {
+		t.Error("ScanNumber past the end found a number")
+	}
+}
+
+// TestScanLiteral matches literals at and near the end of the input.
+func TestScanLiteral(t *testing.T) {
+	for _, tc := range []struct {
+		in, lit string
+		i       int
+		end     int
+		ok      bool
+	}{
+		{"true", "true", 0, 4, true},
+		{"[null]", "null", 1, 5, true},
+		{"tru", "true", 0, 0, false},
+		{"false", "fals", 0, 4, true},
+		{"nul", "null", 1, 0, false},
+		{"x", "null", 5, 0, false},
+	} {
+		end, ok := ScanLiteral([]byte(tc.in), tc.i, tc.lit)
+		if end != tc.end || ok != tc.ok {
+			t.Errorf("ScanLiteral(%q, %d, %q) = %d, %v; want %d, %v", tc.in, tc.i, tc.lit, end, ok, tc.end, tc.ok)
+		}
+	}
+	for c := 0; c < 256; c++ {
+		want := '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+		if IsHex(byte(c)) != want {
+			t.Errorf("IsHex(%#x) = %v", c, !want)
+		}
+	}
+}
