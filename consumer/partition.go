@@ -90,24 +90,28 @@ func (p *partition) run(ctx, genCtx context.Context, drain time.Duration) {
 	// While paused, a ticker wakes the loop to look again.
 	pausedTick := time.NewTicker(100 * time.Millisecond)
 	defer pausedTick.Stop()
+	// fetched holds records taken from the inbox; those from next on are
+	// not accepted yet: at most max_inflight records are ever unfinished,
+	// which bounds what a crash can make Kafka deliver again.
 	var fetched []kafka.Message
+	next := 0
 	var done []*Message
 	for !p.stopping {
+		room := !p.g.paused()
+		for ; next < len(fetched) && room && p.tracker.pending() < p.g.cfg.MaxInflight && !p.stopping; next++ {
+			p.accept(workCtx, fetched[next])
+			fetched[next] = kafka.Message{}
+		}
 		var in <-chan struct{}
-		if p.tracker.pending() < p.g.cfg.MaxInflight && !p.g.paused() {
+		if next == len(fetched) && room && p.tracker.pending() < p.g.cfg.MaxInflight {
 			in = p.in.ready
 		}
 		select {
 		case <-pausedTick.C:
 		case <-in:
-			// At most fetchBatch records past max_inflight.
-			fetched = p.in.take(fetched[:0])
-			for i := range fetched {
-				if !p.stopping {
-					p.accept(workCtx, fetched[i])
-				}
-				fetched[i] = kafka.Message{}
-			}
+			// Every record of fetched was accepted and cleared: its
+			// array goes back to the inbox.
+			fetched, next = p.in.take(fetched[:0]), 0
 		case <-p.completions.ready:
 			done = p.completions.take(done[:0])
 			for i, m := range done {
