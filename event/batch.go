@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"strconv"
 	"strings"
+
+	"github.com/brazegw/gateway/internal/jsonbytes"
 )
 
 // Recipient is one explicit recipient of a batchable event.
@@ -310,12 +312,12 @@ func WithField(obj []byte, key, value string) []byte {
 	out = appendKey(out, key)
 	v, _ := json.Marshal(value)
 	out = append(out, v...)
-	i := skipWS(obj, 0)
+	i := jsonbytes.SkipSpace(obj, 0)
 	if i >= len(obj) || obj[i] != '{' { // not an object: as if {}
 		obj, i = []byte("{}"), 0
 	}
 	rest := obj[i+1:]
-	if r := rest[skipWS(rest, 0):]; len(r) > 0 && r[0] != '}' {
+	if r := rest[jsonbytes.SkipSpace(rest, 0):]; len(r) > 0 && r[0] != '}' {
 		out = append(out, ',')
 	}
 	return append(out, rest...)

@@ -39,12 +39,12 @@ func (m member) name() string {
 // members splits a JSON object into its members, in document order,
 // appending them to dst (which may be a buffer on the caller's stack).
 func members(dst []member, obj []byte) ([]member, error) {
-	i := skipWS(obj, 0)
+	i := jsonbytes.SkipSpace(obj, 0)
 	if i >= len(obj) || obj[i] != '{' {
 		return nil, errNotObject
 	}
 	out := dst
-	i = skipWS(obj, i+1)
+	i = jsonbytes.SkipSpace(obj, i+1)
 	if i < len(obj) && obj[i] == '}' {
 		return out, nil
 	}
@@ -57,17 +57,17 @@ func members(dst []member, obj []byte) ([]member, error) {
 		if _, err := unquoteCheck(obj[ks:ke]); err != nil {
 			return nil, err
 		}
-		i = skipWS(obj, ke)
+		i = jsonbytes.SkipSpace(obj, ke)
 		if i >= len(obj) || obj[i] != ':' {
 			return nil, errMalformed
 		}
-		vs := skipWS(obj, i+1)
+		vs := jsonbytes.SkipSpace(obj, i+1)
 		ve, err := skipValue(obj, vs)
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, member{raw: obj[ks:ke], value: obj[vs:ve], start: vs})
-		i = skipWS(obj, ve)
+		i = jsonbytes.SkipSpace(obj, ve)
 		if i >= len(obj) {
 			return nil, errMalformed
 		}
@@ -77,7 +77,7 @@ func members(dst []member, obj []byte) ([]member, error) {
 		if obj[i] != ',' {
 			return nil, errMalformed
 		}
-		i = skipWS(obj, i+1)
+		i = jsonbytes.SkipSpace(obj, i+1)
 	}
 	return nil, errMalformed
 }
@@ -85,11 +85,11 @@ func members(dst []member, obj []byte) ([]member, error) {
 // eachElement calls f with each raw element of a JSON array, in order,
 // until f returns false.
 func eachElement(arr []byte, f func(e []byte) bool) error {
-	i := skipWS(arr, 0)
+	i := jsonbytes.SkipSpace(arr, 0)
 	if i >= len(arr) || arr[i] != '[' {
 		return errNotArray
 	}
-	i = skipWS(arr, i+1)
+	i = jsonbytes.SkipSpace(arr, i+1)
 	if i < len(arr) && arr[i] == ']' {
 		return nil
 	}
@@ -102,7 +102,7 @@ func eachElement(arr []byte, f func(e []byte) bool) error {
 		if !f(arr[vs:ve]) {
 			return nil
 		}
-		i = skipWS(arr, ve)
+		i = jsonbytes.SkipSpace(arr, ve)
 		if i >= len(arr) {
 			return errMalformed
 		}
@@ -112,19 +112,19 @@ func eachElement(arr []byte, f func(e []byte) bool) error {
 		if arr[i] != ',' {
 			return errMalformed
 		}
-		i = skipWS(arr, i+1)
+		i = jsonbytes.SkipSpace(arr, i+1)
 	}
 	return errMalformed
 }
 
 // elements splits a JSON array into its raw elements.
 func elements(arr []byte) ([][]byte, error) {
-	i := skipWS(arr, 0)
+	i := jsonbytes.SkipSpace(arr, 0)
 	if i >= len(arr) || arr[i] != '[' {
 		return nil, errNotArray
 	}
 	var out [][]byte
-	i = skipWS(arr, i+1)
+	i = jsonbytes.SkipSpace(arr, i+1)
 	if i < len(arr) && arr[i] == ']' {
 		return out, nil
 	}
@@ -135,7 +135,7 @@ func elements(arr []byte) ([][]byte, error) {
 			return nil, err
 		}
 		out = append(out, arr[vs:ve])
-		i = skipWS(arr, ve)
+		i = jsonbytes.SkipSpace(arr, ve)
 		if i >= len(arr) {
 			return nil, errMalformed
 		}
@@ -145,7 +145,7 @@ func elements(arr []byte) ([][]byte, error) {
 		if arr[i] != ',' {
 			return nil, errMalformed
 		}
-		i = skipWS(arr, i+1)
+		i = jsonbytes.SkipSpace(arr, i+1)
 	}
 	return nil, errMalformed
 }
@@ -155,18 +155,6 @@ var (
 	errNotObject = errors.New("not a JSON object")
 	errNotArray  = errors.New("not a JSON array")
 )
-
-func skipWS(b []byte, i int) int {
-	for i < len(b) {
-		switch b[i] {
-		case ' ', '\t', '\n', '\r':
-			i++
-		default:
-			return i
-		}
-	}
-	return i
-}
 
 // skipString returns the index just past the string starting at b[i].
 func skipString(b []byte, i int) (int, error) {
@@ -338,41 +326,41 @@ const maxScanDepth = 200
 // it, appending them to dst, with the nesting depth of each value. ok is
 // false when obj is not such an object or the scanner cannot decide.
 func validMembers(dst []member, obj []byte) (ms []member, ok bool) {
-	i := skipWS(obj, 0)
+	i := jsonbytes.SkipSpace(obj, 0)
 	if i >= len(obj) || obj[i] != '{' {
 		return nil, false
 	}
 	ms = dst
-	i = skipWS(obj, i+1)
+	i = jsonbytes.SkipSpace(obj, i+1)
 	if i < len(obj) && obj[i] == '}' {
-		return ms, skipWS(obj, i+1) == len(obj)
+		return ms, jsonbytes.SkipSpace(obj, i+1) == len(obj)
 	}
 	for {
 		ks := i
-		ke, ok := scanString(obj, i)
+		ke, ok := jsonbytes.ScanString(obj, i)
 		if !ok {
 			return nil, false
 		}
-		i = skipWS(obj, ke)
+		i = jsonbytes.SkipSpace(obj, ke)
 		if i >= len(obj) || obj[i] != ':' {
 			return nil, false
 		}
-		vs := skipWS(obj, i+1)
+		vs := jsonbytes.SkipSpace(obj, i+1)
 		deep := 1
 		ve, ok := scanValue(obj, vs, 1, &deep)
 		if !ok {
 			return nil, false
 		}
 		ms = append(ms, member{raw: obj[ks:ke], value: obj[vs:ve], start: vs, depth: deep - 1})
-		i = skipWS(obj, ve)
+		i = jsonbytes.SkipSpace(obj, ve)
 		if i >= len(obj) {
 			return nil, false
 		}
 		switch obj[i] {
 		case '}':
-			return ms, skipWS(obj, i+1) == len(obj)
+			return ms, jsonbytes.SkipSpace(obj, i+1) == len(obj)
 		case ',':
-			i = skipWS(obj, i+1)
+			i = jsonbytes.SkipSpace(obj, i+1)
 		default:
 			return nil, false
 		}
@@ -389,9 +377,9 @@ func validJSON(b []byte) bool {
 // does, and how deeply it nests objects and arrays (-1 when the scanner
 // left the decision to encoding/json).
 func validJSONDepth(b []byte) (int, bool) {
-	i := skipWS(b, 0)
+	i := jsonbytes.SkipSpace(b, 0)
 	deep := 0
-	if e, ok := scanValue(b, i, 0, &deep); ok && skipWS(b, e) == len(b) {
+	if e, ok := scanValue(b, i, 0, &deep); ok && jsonbytes.SkipSpace(b, e) == len(b) {
 		return deep, true
 	}
 	return -1, json.Valid(b)
@@ -418,27 +406,27 @@ func scanValue(b []byte, i, depth int, deep *int) (int, bool) {
 		if obj {
 			closing = '}'
 		}
-		i = skipWS(b, i+1)
+		i = jsonbytes.SkipSpace(b, i+1)
 		if i < len(b) && b[i] == closing {
 			return i + 1, true
 		}
 		for {
 			if obj {
-				e, ok := scanString(b, i)
+				e, ok := jsonbytes.ScanString(b, i)
 				if !ok {
 					return 0, false
 				}
-				i = skipWS(b, e)
+				i = jsonbytes.SkipSpace(b, e)
 				if i >= len(b) || b[i] != ':' {
 					return 0, false
 				}
-				i = skipWS(b, i+1)
+				i = jsonbytes.SkipSpace(b, i+1)
 			}
 			e, ok := scanValue(b, i, depth+1, deep)
 			if !ok {
 				return 0, false
 			}
-			i = skipWS(b, e)
+			i = jsonbytes.SkipSpace(b, e)
 			if i >= len(b) {
 				return 0, false
 			}
@@ -446,13 +434,13 @@ func scanValue(b []byte, i, depth int, deep *int) (int, bool) {
 			case closing:
 				return i + 1, true
 			case ',':
-				i = skipWS(b, i+1)
+				i = jsonbytes.SkipSpace(b, i+1)
 			default:
 				return 0, false
 			}
 		}
 	case '"':
-		return scanString(b, i)
+		return jsonbytes.ScanString(b, i)
 	case 't':
 		return jsonbytes.ScanLiteral(b, i, "true")
 	case 'f':
@@ -462,60 +450,4 @@ func scanValue(b []byte, i, depth int, deep *int) (int, bool) {
 	default:
 		return jsonbytes.ScanNumber(b, i)
 	}
-}
-
-// plainStringByte marks the bytes a string may hold as they are: all but
-// the quote, the backslash and control characters.
-var plainStringByte = func() (t [256]bool) {
-	for c := 0x20; c < 256; c++ {
-		t[c] = c != '"' && c != '\\'
-	}
-	return t
-}()
-
-// scanString validates the string starting at b[i] (a '"'): no control
-// characters, only JSON's escapes.
-func scanString(b []byte, i int) (int, bool) {
-	if i >= len(b) || b[i] != '"' {
-		return 0, false
-	}
-	for i++; i < len(b); i++ {
-		for i < len(b) {
-			i = jsonbytes.SkipPlain(b, i)
-			if i >= len(b) || !plainStringByte[b[i]] {
-				break
-			}
-			i++ // non-ASCII: taken as it is
-		}
-		if i >= len(b) {
-			break
-		}
-		switch c := b[i]; {
-		case c == '"':
-			return i + 1, true
-		case c < 0x20:
-			return 0, false
-		default: // a backslash
-			i++
-			if i >= len(b) {
-				return 0, false
-			}
-			switch b[i] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-			case 'u':
-				if len(b)-i <= 4 {
-					return 0, false
-				}
-				for _, h := range b[i+1 : i+5] {
-					if !('0' <= h && h <= '9' || 'a' <= h && h <= 'f' || 'A' <= h && h <= 'F') {
-						return 0, false
-					}
-				}
-				i += 4
-			default:
-				return 0, false
-			}
-		}
-	}
-	return 0, false
 }

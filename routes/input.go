@@ -12,6 +12,7 @@ import (
 	"github.com/google/cel-go/interpreter"
 
 	"github.com/brazegw/gateway/event"
+	"github.com/brazegw/gateway/internal/jsonbytes"
 )
 
 // Format is how a product event was carried in its Kafka record.
@@ -313,7 +314,7 @@ func (in *input) parse(rec *event.Record) (*input, error) {
 	if len(v) > math.MaxInt32 {
 		return nil, event.Errorf(event.ReasonInvalidEvent, "value is too long (%d bytes)", len(v))
 	}
-	start := skipWS(v, 0)
+	start := jsonbytes.SkipSpace(v, 0)
 	var end, first, n int
 	var err error
 	object := start < len(v) && v[start] == '{'
@@ -322,7 +323,7 @@ func (in *input) parse(rec *event.Record) (*input, error) {
 	} else {
 		end, err = scanValue(v, start)
 	}
-	if err == nil && skipWS(v, end) != len(v) {
+	if err == nil && jsonbytes.SkipSpace(v, end) != len(v) {
 		err = errMalformed
 	}
 	if err != nil {
@@ -430,7 +431,7 @@ func (in *input) parseBinary() error {
 		if len(v) > math.MaxInt32 {
 			return event.Errorf(event.ReasonInvalidEvent, "value (data) is too long (%d bytes)", len(v))
 		}
-		start := skipWS(v, 0)
+		start := jsonbytes.SkipSpace(v, 0)
 		var end int
 		var err error
 		if start < len(v) && v[start] == '{' {
@@ -439,7 +440,7 @@ func (in *input) parseBinary() error {
 		} else {
 			end, err = scanValue(v, start)
 		}
-		if err == nil && skipWS(v, end) != len(v) {
+		if err == nil && jsonbytes.SkipSpace(v, end) != len(v) {
 			err = errMalformed
 		}
 		if err != nil {

@@ -16,18 +16,6 @@ import (
 
 var errMalformed = errors.New("malformed JSON")
 
-func skipWS(b []byte, i int) int {
-	for i < len(b) {
-		switch b[i] {
-		case ' ', '\t', '\n', '\r':
-			i++
-		default:
-			return i
-		}
-	}
-	return i
-}
-
 // scanValue validates the JSON value starting at b[i] and returns the index
 // just after it.
 func scanValue(b []byte, i int) (int, error) {
@@ -48,7 +36,7 @@ func scanDepth(b []byte, i, depth int) (int, error) {
 		if depth >= maxDepth {
 			return 0, errors.New("JSON nested too deeply")
 		}
-		i = skipWS(b, i+1)
+		i = jsonbytes.SkipSpace(b, i+1)
 		if i < len(b) && b[i] == '}' {
 			return i + 1, nil
 		}
@@ -60,14 +48,14 @@ func scanDepth(b []byte, i, depth int) (int, error) {
 			if err != nil {
 				return 0, err
 			}
-			i = skipWS(b, end)
+			i = jsonbytes.SkipSpace(b, end)
 			if i >= len(b) || b[i] != ':' {
 				return 0, errMalformed
 			}
-			if i, err = scanDepth(b, skipWS(b, i+1), depth+1); err != nil {
+			if i, err = scanDepth(b, jsonbytes.SkipSpace(b, i+1), depth+1); err != nil {
 				return 0, err
 			}
-			i = skipWS(b, i)
+			i = jsonbytes.SkipSpace(b, i)
 			if i >= len(b) {
 				return 0, errMalformed
 			}
@@ -77,13 +65,13 @@ func scanDepth(b []byte, i, depth int) (int, error) {
 			if b[i] != ',' {
 				return 0, errMalformed
 			}
-			i = skipWS(b, i+1)
+			i = jsonbytes.SkipSpace(b, i+1)
 		}
 	case c == '[':
 		if depth >= maxDepth {
 			return 0, errors.New("JSON nested too deeply")
 		}
-		i = skipWS(b, i+1)
+		i = jsonbytes.SkipSpace(b, i+1)
 		if i < len(b) && b[i] == ']' {
 			return i + 1, nil
 		}
@@ -92,7 +80,7 @@ func scanDepth(b []byte, i, depth int) (int, error) {
 			if i, err = scanDepth(b, i, depth+1); err != nil {
 				return 0, err
 			}
-			i = skipWS(b, i)
+			i = jsonbytes.SkipSpace(b, i)
 			if i >= len(b) {
 				return 0, errMalformed
 			}
@@ -102,7 +90,7 @@ func scanDepth(b []byte, i, depth int) (int, error) {
 			if b[i] != ',' {
 				return 0, errMalformed
 			}
-			i = skipWS(b, i+1)
+			i = jsonbytes.SkipSpace(b, i+1)
 		}
 	case c == 't':
 		return literal(b, i, "true")
@@ -327,7 +315,7 @@ type splitter struct {
 func (sp *splitter) object(i, depth int, top bool) (end, first, n int, err error) {
 	b := sp.b
 	base := len(sp.stack)
-	i = skipWS(b, i+1)
+	i = jsonbytes.SkipSpace(b, i+1)
 	if i < len(b) && b[i] == '}' {
 		return i + 1, len(sp.out), 0, nil
 	}
@@ -340,11 +328,11 @@ func (sp *splitter) object(i, depth int, top bool) (end, first, n int, err error
 			return 0, 0, 0, err
 		}
 		m := member{ks: int32(i + 1), ke: int32(kend - 1), esc: esc}
-		i = skipWS(b, kend)
+		i = jsonbytes.SkipSpace(b, kend)
 		if i >= len(b) || b[i] != ':' {
 			return 0, 0, 0, errMalformed
 		}
-		vs := skipWS(b, i+1)
+		vs := jsonbytes.SkipSpace(b, i+1)
 		var ve int
 		switch {
 		case vs >= len(b):
@@ -371,7 +359,7 @@ func (sp *splitter) object(i, depth int, top bool) (end, first, n int, err error
 		}
 		m.vs, m.ve = int32(vs), int32(ve)
 		sp.stack = append(sp.stack, m)
-		i = skipWS(b, ve)
+		i = jsonbytes.SkipSpace(b, ve)
 		if i >= len(b) {
 			return 0, 0, 0, errMalformed
 		}
@@ -384,7 +372,7 @@ func (sp *splitter) object(i, depth int, top bool) (end, first, n int, err error
 		if b[i] != ',' {
 			return 0, 0, 0, errMalformed
 		}
-		i = skipWS(b, i+1)
+		i = jsonbytes.SkipSpace(b, i+1)
 	}
 }
 
@@ -455,21 +443,21 @@ func skipString(b []byte, i int) int {
 // objectMembers splits the validated JSON object b[start:end] into its
 // members, appending them to dst.
 func objectMembers(dst []member, b []byte, start, end int) []member {
-	i := skipWS(b, start+1)
+	i := jsonbytes.SkipSpace(b, start+1)
 	if i < end && b[i] == '}' {
 		return dst
 	}
 	for i < end {
 		ke := skipString(b, i)
 		esc := bytes.IndexByte(b[i+1:ke-1], '\\') >= 0
-		vs := skipWS(b, skipWS(b, ke)+1)
+		vs := jsonbytes.SkipSpace(b, jsonbytes.SkipSpace(b, ke)+1)
 		ve := skip(b, vs)
 		dst = append(dst, member{ks: int32(i + 1), ke: int32(ke - 1), vs: int32(vs), ve: int32(ve), esc: esc})
-		i = skipWS(b, ve)
+		i = jsonbytes.SkipSpace(b, ve)
 		if i >= end || b[i] == '}' {
 			return dst
 		}
-		i = skipWS(b, i+1)
+		i = jsonbytes.SkipSpace(b, i+1)
 	}
 	return dst
 }
@@ -478,9 +466,9 @@ func objectMembers(dst []member, b []byte, start, end int) []member {
 // starts at or after b[i] begins and ends, and ok false after the last one.
 // Start with i just after the '['; continue with the end returned.
 func nextElement(b []byte, i int) (start, end int, ok bool) {
-	i = skipWS(b, i)
+	i = jsonbytes.SkipSpace(b, i)
 	if i < len(b) && b[i] == ',' {
-		i = skipWS(b, i+1)
+		i = jsonbytes.SkipSpace(b, i+1)
 	}
 	if i >= len(b) || b[i] == ']' {
 		return 0, 0, false

@@ -40,13 +40,6 @@ var strPlain = func() (t [256]bool) {
 
 func isJSONSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
-func skipWS(b []byte, i int) int {
-	for i < len(b) && isJSONSpace(b[i]) {
-		i++
-	}
-	return i
-}
-
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
 // scanString validates the string starting at b[i] (a '"') and returns the
@@ -125,7 +118,7 @@ func scanObject(b []byte, i, depth int) (int, bool) {
 	if depth > maxJSONDepth {
 		return 0, false
 	}
-	i = skipWS(b, i+1)
+	i = jsonbytes.SkipSpace(b, i+1)
 	if i < len(b) && b[i] == '}' {
 		return i + 1, true
 	}
@@ -137,18 +130,18 @@ func scanObject(b []byte, i, depth int) (int, bool) {
 		if !ok {
 			return 0, false
 		}
-		if i = skipWS(b, end); i >= len(b) || b[i] != ':' {
+		if i = jsonbytes.SkipSpace(b, end); i >= len(b) || b[i] != ':' {
 			return 0, false
 		}
-		if i, ok = scanValue(b, skipWS(b, i+1), depth); !ok {
+		if i, ok = scanValue(b, jsonbytes.SkipSpace(b, i+1), depth); !ok {
 			return 0, false
 		}
-		if i = skipWS(b, i); i >= len(b) {
+		if i = jsonbytes.SkipSpace(b, i); i >= len(b) {
 			return 0, false
 		}
 		switch b[i] {
 		case ',':
-			i = skipWS(b, i+1)
+			i = jsonbytes.SkipSpace(b, i+1)
 		case '}':
 			return i + 1, true
 		default:
@@ -168,7 +161,7 @@ func scanElements(b []byte, i, depth int, each func(b []byte, i, depth int) (int
 	if depth > maxJSONDepth {
 		return 0, false
 	}
-	i = skipWS(b, i+1)
+	i = jsonbytes.SkipSpace(b, i+1)
 	if i < len(b) && b[i] == ']' {
 		return i + 1, true
 	}
@@ -177,12 +170,12 @@ func scanElements(b []byte, i, depth int, each func(b []byte, i, depth int) (int
 		if !ok {
 			return 0, false
 		}
-		if i = skipWS(b, end); i >= len(b) {
+		if i = jsonbytes.SkipSpace(b, end); i >= len(b) {
 			return 0, false
 		}
 		switch b[i] {
 		case ',':
-			i = skipWS(b, i+1)
+			i = jsonbytes.SkipSpace(b, i+1)
 		case ']':
 			return i + 1, true
 		default:
@@ -374,7 +367,7 @@ func scanRecipientObject(b []byte, i, depth int, rr *recipientRead) (int, bool) 
 		return 0, false
 	}
 	var seen uint8
-	i = skipWS(b, i+1)
+	i = jsonbytes.SkipSpace(b, i+1)
 	if i < len(b) && b[i] == '}' {
 		return i + 1, true
 	}
@@ -387,10 +380,10 @@ func scanRecipientObject(b []byte, i, depth int, rr *recipientRead) (int, bool) 
 			return 0, false
 		}
 		key := b[i+1 : kend-1]
-		if i = skipWS(b, kend); i >= len(b) || b[i] != ':' {
+		if i = jsonbytes.SkipSpace(b, kend); i >= len(b) || b[i] != ':' {
 			return 0, false
 		}
-		vstart := skipWS(b, i+1)
+		vstart := jsonbytes.SkipSpace(b, i+1)
 		plain := false // the value is a string without escapes, all ASCII
 		if vstart < len(b) && b[vstart] == '"' {
 			var vesc, vhigh bool
@@ -405,12 +398,12 @@ func scanRecipientObject(b []byte, i, depth int, rr *recipientRead) (int, bool) 
 		if rr.res == fieldOK {
 			rr.res = rr.fields.take(key, esc || high, b[vstart:i], plain, &seen)
 		}
-		if i = skipWS(b, i); i >= len(b) {
+		if i = jsonbytes.SkipSpace(b, i); i >= len(b) {
 			return 0, false
 		}
 		switch b[i] {
 		case ',':
-			i = skipWS(b, i+1)
+			i = jsonbytes.SkipSpace(b, i+1)
 		case '}':
 			return i + 1, true
 		default:
@@ -430,7 +423,7 @@ func (sc *bodyScan) scan(raw []byte) {
 	if len(t) == 0 || t[0] != '{' {
 		return
 	}
-	start, end := skipWS(raw, 0), len(raw)
+	start, end := jsonbytes.SkipSpace(raw, 0), len(raw)
 	for end > start && isJSONSpace(raw[end-1]) {
 		end--
 	}
@@ -441,7 +434,7 @@ func (sc *bodyScan) scan(raw []byte) {
 	sc.recs = sc.recs[:0]
 	sc.decoded = false
 	var seen uint32
-	i := skipWS(t, 1)
+	i := jsonbytes.SkipSpace(t, 1)
 	if i < len(t) && t[i] == '}' {
 		i++
 	} else {
@@ -460,10 +453,10 @@ func (sc *bodyScan) scan(raw []byte) {
 			} else if f = bodyField(key); f < 0 && nearBodyField(key) {
 				sc.fast = false
 			}
-			if i = skipWS(t, kend); i >= len(t) || t[i] != ':' {
+			if i = jsonbytes.SkipSpace(t, kend); i >= len(t) || t[i] != ':' {
 				return
 			}
-			vstart := skipWS(t, i+1)
+			vstart := jsonbytes.SkipSpace(t, i+1)
 			if f >= 0 && isList(f) && vstart < len(t) && t[vstart] == '[' {
 				lo := len(sc.elems)
 				each := sc.scanListElement
@@ -486,7 +479,7 @@ func (sc *bodyScan) scan(raw []byte) {
 				seen |= 1 << f
 				sc.vals[f] = t[vstart:i]
 			}
-			if i = skipWS(t, i); i >= len(t) {
+			if i = jsonbytes.SkipSpace(t, i); i >= len(t) {
 				return
 			}
 			if t[i] == '}' {
@@ -496,10 +489,10 @@ func (sc *bodyScan) scan(raw []byte) {
 			if t[i] != ',' {
 				return
 			}
-			i = skipWS(t, i+1)
+			i = jsonbytes.SkipSpace(t, i+1)
 		}
 	}
-	sc.valid = skipWS(t, i) == len(t)
+	sc.valid = jsonbytes.SkipSpace(t, i) == len(t)
 }
 
 // decode fills b (zero) from the scan as json.Unmarshal(raw, b) would; false
@@ -668,22 +661,22 @@ func decodeRecipientObject(el []byte, r *recipientFields) fieldResult {
 		return fieldTypeErr
 	}
 	var seen uint8
-	i := skipWS(el, 1)
+	i := jsonbytes.SkipSpace(el, 1)
 	if el[i] == '}' {
 		return fieldOK
 	}
 	for {
 		kend, esc, high, _ := scanString(el, i)
-		vstart := skipWS(el, skipWS(el, kend)+1)
+		vstart := jsonbytes.SkipSpace(el, jsonbytes.SkipSpace(el, kend)+1)
 		vend, _ := scanValue(el, vstart, 0)
 		if res := r.take(el[i+1:kend-1], esc || high, el[vstart:vend], false, &seen); res != fieldOK {
 			return res
 		}
-		i = skipWS(el, vend)
+		i = jsonbytes.SkipSpace(el, vend)
 		if el[i] == '}' {
 			return fieldOK
 		}
-		i = skipWS(el, i+1) // past ','
+		i = jsonbytes.SkipSpace(el, i+1) // past ','
 	}
 }
 

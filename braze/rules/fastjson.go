@@ -65,9 +65,9 @@ func asciiEqualFold(a []byte, b string) bool {
 // (surrounding white space allowed), into f. ok is false when the fast
 // path cannot decide; f may then hold partial results and must be reset.
 func fastDecodeObject(body []byte, f rawFields) bool {
-	i := skipSpace(body, 0)
+	i := jsonbytes.SkipSpace(body, 0)
 	end, ok := fastObject(body, i, f, 0)
-	return ok && skipSpace(body, end) == len(body)
+	return ok && jsonbytes.SkipSpace(body, end) == len(body)
 }
 
 // fastObject decodes the object starting at b[i] into f (nil: only
@@ -76,21 +76,21 @@ func fastObject(b []byte, i int, f rawFields, depth int) (int, bool) {
 	if i >= len(b) || b[i] != '{' || depth >= maxFastDepth {
 		return 0, false
 	}
-	i = skipSpace(b, i+1)
+	i = jsonbytes.SkipSpace(b, i+1)
 	if i < len(b) && b[i] == '}' {
 		return i + 1, true
 	}
 	for {
 		ks := i
-		ke, ok := scanString(b, i)
+		ke, ok := jsonbytes.ScanString(b, i)
 		if !ok {
 			return 0, false
 		}
-		i = skipSpace(b, ke)
+		i = jsonbytes.SkipSpace(b, ke)
 		if i >= len(b) || b[i] != ':' {
 			return 0, false
 		}
-		vs := skipSpace(b, i+1)
+		vs := jsonbytes.SkipSpace(b, i+1)
 		ve, ok := scanValue(b, vs, depth+1)
 		if !ok {
 			return 0, false
@@ -108,7 +108,7 @@ func fastObject(b []byte, i int, f rawFields, depth int) (int, bool) {
 				*p = b[vs:ve]
 			}
 		}
-		i = skipSpace(b, ve)
+		i = jsonbytes.SkipSpace(b, ve)
 		if i >= len(b) {
 			return 0, false
 		}
@@ -116,7 +116,7 @@ func fastObject(b []byte, i int, f rawFields, depth int) (int, bool) {
 		case '}':
 			return i + 1, true
 		case ',':
-			i = skipSpace(b, i+1)
+			i = jsonbytes.SkipSpace(b, i+1)
 		default:
 			return 0, false
 		}
@@ -137,28 +137,28 @@ func plainASCII(key []byte) bool {
 // fastElements calls each for every element of the array m (raw, trimmed)
 // and reports whether m is a valid JSON array that each accepted.
 func fastElements(m []byte, each func(el []byte) bool) bool {
-	i := skipSpace(m, 0)
+	i := jsonbytes.SkipSpace(m, 0)
 	if i >= len(m) || m[i] != '[' {
 		return false
 	}
-	i = skipSpace(m, i+1)
+	i = jsonbytes.SkipSpace(m, i+1)
 	if i < len(m) && m[i] == ']' {
-		return skipSpace(m, i+1) == len(m)
+		return jsonbytes.SkipSpace(m, i+1) == len(m)
 	}
 	for {
 		e, ok := scanValue(m, i, 1)
 		if !ok || !each(m[i:e]) {
 			return false
 		}
-		i = skipSpace(m, e)
+		i = jsonbytes.SkipSpace(m, e)
 		if i >= len(m) {
 			return false
 		}
 		switch m[i] {
 		case ']':
-			return skipSpace(m, i+1) == len(m)
+			return jsonbytes.SkipSpace(m, i+1) == len(m)
 		case ',':
-			i = skipSpace(m, i+1)
+			i = jsonbytes.SkipSpace(m, i+1)
 		default:
 			return false
 		}
@@ -210,18 +210,6 @@ func fastObjectList[T any](dst []T, m []byte) ([]T, bool) {
 	return out, ok
 }
 
-func skipSpace(b []byte, i int) int {
-	for i < len(b) {
-		switch b[i] {
-		case ' ', '\t', '\n', '\r':
-			i++
-		default:
-			return i
-		}
-	}
-	return i
-}
-
 // scanValue validates the JSON value starting at b[i] and returns the
 // index just past it.
 func scanValue(b []byte, i, depth int) (int, bool) {
@@ -235,7 +223,7 @@ func scanValue(b []byte, i, depth int) (int, bool) {
 		if depth >= maxFastDepth {
 			return 0, false
 		}
-		i = skipSpace(b, i+1)
+		i = jsonbytes.SkipSpace(b, i+1)
 		if i < len(b) && b[i] == ']' {
 			return i + 1, true
 		}
@@ -244,7 +232,7 @@ func scanValue(b []byte, i, depth int) (int, bool) {
 			if !ok {
 				return 0, false
 			}
-			i = skipSpace(b, e)
+			i = jsonbytes.SkipSpace(b, e)
 			if i >= len(b) {
 				return 0, false
 			}
@@ -252,13 +240,13 @@ func scanValue(b []byte, i, depth int) (int, bool) {
 			case ']':
 				return i + 1, true
 			case ',':
-				i = skipSpace(b, i+1)
+				i = jsonbytes.SkipSpace(b, i+1)
 			default:
 				return 0, false
 			}
 		}
 	case '"':
-		return scanString(b, i)
+		return jsonbytes.ScanString(b, i)
 	case 't':
 		return jsonbytes.ScanLiteral(b, i, "true")
 	case 'f':
@@ -269,63 +257,6 @@ func scanValue(b []byte, i, depth int) (int, bool) {
 		return jsonbytes.ScanNumber(b, i)
 	}
 }
-
-// scanString validates the string starting at b[i] (a '"'): no control
-// characters, only JSON's escapes. Invalid UTF-8 is accepted, as by
-// encoding/json.
-func scanString(b []byte, i int) (int, bool) {
-	if i >= len(b) || b[i] != '"' {
-		return 0, false
-	}
-	for i++; i < len(b); i++ {
-		for i < len(b) {
-			i = jsonbytes.SkipPlain(b, i)
-			if i >= len(b) || !plainStringByte[b[i]] {
-				break
-			}
-			i++ // non-ASCII: taken as it is
-		}
-		if i >= len(b) {
-			break
-		}
-		switch c := b[i]; {
-		case c == '"':
-			return i + 1, true
-		case c < 0x20:
-			return 0, false
-		case c == '\\':
-			i++
-			if i >= len(b) {
-				return 0, false
-			}
-			switch b[i] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-			case 'u':
-				if len(b)-i <= 4 {
-					return 0, false
-				}
-				for _, h := range b[i+1 : i+5] {
-					if !jsonbytes.IsHex(h) {
-						return 0, false
-					}
-				}
-				i += 4
-			default:
-				return 0, false
-			}
-		}
-	}
-	return 0, false
-}
-
-// plainStringByte marks the bytes a string may hold as they are: all but
-// the quote, the backslash and control characters.
-var plainStringByte = func() (t [256]bool) {
-	for c := 0x20; c < 256; c++ {
-		t[c] = c != '"' && c != '\\'
-	}
-	return t
-}()
 
 // The field tables. fastjson_test.go checks them against the structs' tags.
 

@@ -120,3 +120,56 @@ func ScanLiteral(b []byte, i int, lit string) (int, bool) {
 func IsHex(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
+
+// SkipSpace returns the index of the first byte of b at or after i that is
+// not JSON white space.
+func SkipSpace(b []byte, i int) int {
+	for i < len(b) {
+		switch b[i] {
+		case ' ', '\t', '\n', '\r':
+			i++
+		default:
+			return i
+		}
+	}
+	return i
+}
+
+// ScanString validates the JSON string starting at b[i] (a quote) and
+// returns the index just past it: no control bytes, only JSON's escapes.
+// Invalid UTF-8 is accepted, as encoding/json accepts it.
+func ScanString(b []byte, i int) (int, bool) {
+	if i >= len(b) || b[i] != '"' {
+		return 0, false
+	}
+	for i++; i < len(b); i++ {
+		for i = SkipPlain(b, i); i < len(b) && b[i] >= 0x80; i = SkipPlain(b, i+1) {
+			// non-ASCII: taken as it is
+		}
+		if i >= len(b) {
+			break
+		}
+		switch c := b[i]; {
+		case c == '"':
+			return i + 1, true
+		case c < 0x20:
+			return 0, false
+		default: // a backslash
+			i++
+			if i >= len(b) {
+				return 0, false
+			}
+			switch b[i] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			case 'u':
+				if len(b)-i <= 4 || !IsHex(b[i+1]) || !IsHex(b[i+2]) || !IsHex(b[i+3]) || !IsHex(b[i+4]) {
+					return 0, false
+				}
+				i += 4
+			default:
+				return 0, false
+			}
+		}
+	}
+	return 0, false
+}

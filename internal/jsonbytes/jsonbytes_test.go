@@ -1,6 +1,7 @@
 package jsonbytes
 
 import (
+	"encoding/json"
 	"math/rand/v2"
 	"testing"
 )
@@ -126,5 +127,44 @@ func TestScanLiteral(t *testing.T) {
 		if IsHex(byte(c)) != want {
 			t.Errorf("IsHex(%#x) = %v", c, !want)
 		}
+	}
+}
+
+// TestScanStringMatchesEncodingJSON holds ScanString to json.Valid on
+// strings built from the bytes that matter, and checks where it stops.
+func TestScanStringMatchesEncodingJSON(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	parts := []string{"a", "Z", " ", `\"`, `\\`, `\/`, `\n`, `\u00e9`, `\u12G4`, `\x`, "\x00", "\x1f", "é", "\xff", `"`, `\`, "abcdefghij"}
+	for range 100000 {
+		s := `"`
+		for range rng.IntN(8) {
+			s += parts[rng.IntN(len(parts))]
+		}
+		if rng.IntN(4) > 0 {
+			s += `"`
+		}
+		b := []byte(s + ",1")
+		end, ok := ScanString(b, 0)
+		// The string ends at the first quote ScanString accepts; a valid
+		// JSON string there is exactly b[:end].
+		want := false
+		for e := 2; e <= len(s); e++ {
+			if json.Valid(b[:e]) {
+				want = true
+				if ok && end != e {
+					t.Fatalf("ScanString(%q) ends at %d, want %d", s, end, e)
+				}
+				break
+			}
+		}
+		if ok != want {
+			t.Fatalf("ScanString(%q) = %d, %v; json.Valid says %v", s, end, ok, want)
+		}
+	}
+	if _, ok := ScanString([]byte(`x"`), 0); ok {
+		t.Error("ScanString accepted a value that does not start with a quote")
+	}
+	if got := SkipSpace([]byte(" \t\r\n x"), 0); got != 5 {
+		t.Errorf("SkipSpace = %d, want 5", got)
 	}
 }
