@@ -52,7 +52,7 @@ type Message struct {
 // (or after HandBack) are ignored.
 func (m *Message) Done() {
 	if m.done.CompareAndSwap(false, true) {
-		m.p.completions.put(nil, m, 0)
+		m.p.completions.add(m)
 	}
 }
 
@@ -61,7 +61,7 @@ func (m *Message) Done() {
 func (m *Message) HandBack() {
 	if m.done.CompareAndSwap(false, true) {
 		m.handedBack = true
-		m.p.completions.put(nil, m, 0)
+		m.p.completions.add(m)
 	}
 }
 

@@ -22,11 +22,17 @@ func (b *inbox[T]) init() {
 	b.space = make(chan struct{}, 1)
 }
 
-// put adds v. With max > 0 it first waits while max items wait, and gives
-// up (false) when ctx ends; with max == 0 it never waits (ctx may be nil).
-func (b *inbox[T]) put(ctx context.Context, v T, max int) bool {
+// add adds v without waiting.
+func (b *inbox[T]) add(v T) {
 	b.mu.Lock()
-	for max > 0 && len(b.items) >= max {
+	b.appendLocked(v)
+}
+
+// addWhenRoom adds v once fewer than max items wait, and gives up (false)
+// when ctx ends first.
+func (b *inbox[T]) addWhenRoom(ctx context.Context, v T, max int) bool {
+	b.mu.Lock()
+	for len(b.items) >= max {
 		b.mu.Unlock()
 		select {
 		case <-b.space:
@@ -35,6 +41,13 @@ func (b *inbox[T]) put(ctx context.Context, v T, max int) bool {
 		}
 		b.mu.Lock()
 	}
+	b.appendLocked(v)
+	return true
+}
+
+// appendLocked appends v, unlocks, and wakes the taker if v is the first
+// item waiting.
+func (b *inbox[T]) appendLocked(v T) {
 	b.items = append(b.items, v)
 	first := len(b.items) == 1
 	b.mu.Unlock()
@@ -44,7 +57,6 @@ func (b *inbox[T]) put(ctx context.Context, v T, max int) bool {
 		default:
 		}
 	}
-	return true
 }
 
 // take returns the waiting items and keeps dst's array (emptied) for the

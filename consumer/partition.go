@@ -170,7 +170,7 @@ func (p *partition) fetch(ctx context.Context, r *kafka.Reader, done chan<- stru
 			}
 			continue
 		}
-		if !p.in.put(ctx, m, fetchBatch) {
+		if !p.in.addWhenRoom(ctx, m, fetchBatch) {
 			return
 		}
 	}
