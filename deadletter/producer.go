@@ -33,7 +33,7 @@ type producer struct {
 	mu       sync.Mutex
 	closed   bool
 	parts    []*partitionQueue // by partition
-	known    time.Time         // when the partition count was learnt
+	refresh  *time.Timer       // reads the partition count again
 	inflight sync.WaitGroup    // partition goroutines with work
 }
 
@@ -44,7 +44,7 @@ type partitionQueue struct {
 	running bool // a goroutine is sending this partition's records
 }
 
-// partitionsTTL is how long the topic's partition count is trusted.
+// partitionsTTL is how often the topic's partition count is read again.
 const partitionsTTL = 30 * time.Second
 
 func newProducer(client *kafka.Client, topic string, linger time.Duration, maxBatch int,
@@ -54,17 +54,22 @@ func newProducer(client *kafka.Client, topic string, linger time.Duration, maxBa
 }
 
 // write queues msgs. An error (the producer is closed, or the topic's
-// partitions cannot be learnt) means none of them was queued.
+// partitions were never learnt and cannot be now) means none of them was
+// queued.
 func (p *producer) write(msgs []kafka.Message) error {
-	if err := p.learnPartitions(); err != nil {
-		return err
-	}
-	var bal kafka.Murmur2Balancer
 	p.mu.Lock()
+	if len(p.parts) == 0 && !p.closed {
+		p.mu.Unlock()
+		if err := p.learnPartitions(); err != nil {
+			return err
+		}
+		p.mu.Lock()
+	}
 	defer p.mu.Unlock()
 	if p.closed {
 		return errors.New("deadletter: writer closed")
 	}
+	var bal kafka.Murmur2Balancer
 	ids := partitionIDs(len(p.parts))
 	for _, m := range msgs {
 		q := p.parts[bal.Balance(m, ids...)]
@@ -78,15 +83,10 @@ func (p *producer) write(msgs []kafka.Message) error {
 	return nil
 }
 
-// learnPartitions reads the topic's partition count when it is not known
-// or older than partitionsTTL.
+// learnPartitions reads the topic's partition count and, the first time it
+// succeeds, schedules refreshRetry to read it again every partitionsTTL
+// (partitions may be added to a topic while the gateway runs).
 func (p *producer) learnPartitions() error {
-	p.mu.Lock()
-	fresh := len(p.parts) > 0 && time.Since(p.known) < partitionsTTL
-	p.mu.Unlock()
-	if fresh {
-		return nil
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), p.timeout)
 	defer cancel()
 	md, err := p.client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{p.topic}})
@@ -110,8 +110,24 @@ func (p *producer) learnPartitions() error {
 	for len(p.parts) < n { // partitions are only ever added
 		p.parts = append(p.parts, &partitionQueue{id: len(p.parts)})
 	}
-	p.known = time.Now()
+	if p.refresh == nil && !p.closed {
+		p.refresh = time.AfterFunc(partitionsTTL, p.refreshPartitions)
+	}
 	return nil
+}
+
+// refreshPartitions reads the partition count again; until it succeeds the
+// count known stays in use, and it tries again sooner.
+func (p *producer) refreshPartitions() {
+	next := partitionsTTL
+	if p.learnPartitions() != nil {
+		next = partitionsTTL / 10
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.closed {
+		p.refresh.Reset(next)
+	}
 }
 
 // send sends q's records until none are left: it waits linger for more
@@ -176,6 +192,9 @@ func (p *producer) isClosed() bool {
 func (p *producer) close() {
 	p.mu.Lock()
 	p.closed = true
+	if p.refresh != nil {
+		p.refresh.Stop()
+	}
 	p.mu.Unlock()
 	p.inflight.Wait()
 }
