@@ -76,28 +76,13 @@ func replicaSim(replicas int) brazetest.Config {
 }
 
 // clusterGatewayConfig is the configuration of a gateway child process on
-// a real cluster, calling the simulator as replica i. Group timeouts are
-// short, as in the crash test: a killed member holds up the next rebalance
-// until its session times out.
+// a real cluster, calling the simulator as replica i: that of the crash
+// test (killedGatewayConfig: short group timeouts, since a killed member
+// holds up the next rebalance until its session times out, and
+// kafka.max_inflight 200, which bounds the duplicates of a kill).
 func clusterGatewayConfig(env *gwtest.Env, replica int) app.Config {
-	cfg := env.Config()
+	cfg := killedGatewayConfig(env)
 	cfg.Braze.Workspaces = map[string]app.Workspace{"default": {URL: env.Sim.URL, APIKey: replicaKey(replica), Timeout: 5 * time.Second}}
-	cfg.Kafka.SessionTimeout = 2 * time.Second
-	cfg.Kafka.RebalanceTimeout = 2 * time.Second
-	cfg.Kafka.HeartbeatInterval = 300 * time.Millisecond
-	cfg.Kafka.RevokeDrain = time.Second
-	cfg.Kafka.CommitInterval = 100 * time.Millisecond
-	cfg.Dispatcher.Workers = 8
-	// 3 % of 503s never exhaust 20 attempts nor look like an outage.
-	cfg.Dispatcher.Retry.MaxAttempts = 20
-	cfg.Dispatcher.Pause.AfterFailures = 50
-	cfg.Drain = 10 * time.Second
-	// The duplicate window of a kill: the calls in flight, and the calls
-	// answered whose results were not yet acknowledged. Neither outlives
-	// its record being read and unfinished, which kafka.max_inflight caps
-	// per partition: at most max_inflight × partitions held (the bound of
-	// TestCrashNothingLost).
-	cfg.Kafka.MaxInflight = 200
 	return cfg
 }
 

@@ -18,6 +18,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/brazegw/gateway/app"
 	"github.com/brazegw/gateway/braze/brazetest"
 	"github.com/brazegw/gateway/braze/rules"
 	"github.com/brazegw/gateway/deadletter"
@@ -61,37 +62,7 @@ func TestCrashNothingLost(t *testing.T) {
 	env := gwtest.New(t, simCfg)
 	bin := gwtest.BuildGateway(t)
 
-	cfg := env.Config()
-	// A killed member never leaves the group: the next one waits until its
-	// session times out, once per kill. Short timeouts keep that wait short.
-	cfg.Kafka.SessionTimeout = 2 * time.Second
-	cfg.Kafka.RebalanceTimeout = 2 * time.Second
-	cfg.Kafka.HeartbeatInterval = 300 * time.Millisecond
-	cfg.Kafka.RevokeDrain = time.Second
-	cfg.Kafka.CommitInterval = 100 * time.Millisecond
-	cfg.Dispatcher.Workers = 8
-	// 10 % transient failures never exhaust 20 attempts (0.1^20) nor look
-	// like an outage (50 failures in a row), so nothing should be
-	// dead-lettered.
-	cfg.Dispatcher.Retry.MaxAttempts = 20
-	cfg.Dispatcher.Pause.AfterFailures = 50
-	cfg.Drain = 10 * time.Second
-
-	// The only duplicate window is "Braze accepted, result not yet
-	// written" (DESIGN.md §4.2): an event whose sent result is on the
-	// results topic is skipped by the next gateway. At a kill, the events in
-	// that window are those of the calls in flight (at most workers ×
-	// max_recipients = 400 events, which Braze may have processed although
-	// the answer never arrived) and those of calls answered whose results
-	// were not yet acknowledged. The second part has no bound of its own:
-	// it is as long as a results write takes (a few tens of ms here, but a
-	// gateway's first write also connects and fetches metadata: a kill
-	// 120 ms after a gateway's first delivery found none of its results
-	// written). What
-	// bounds both is the consumer: an event can only be in the window while
-	// its record is read and unfinished, and kafka.max_inflight caps those
-	// per partition. Hence at most max_inflight × partitions per kill.
-	cfg.Kafka.MaxInflight = 200
+	cfg := killedGatewayConfig(env)
 	perKill := cfg.Kafka.MaxInflight * env.Partitions
 	cfgPath := env.WriteConfig(t, cfg)
 
@@ -332,4 +303,39 @@ func gatewayState(child *gwtest.Child) string {
 		}
 	}
 	return strings.Join(keep, "\n")
+}
+
+// killedGatewayConfig is the configuration of gateways a test kills.
+//
+// A killed member never leaves the group: the next one waits until its
+// session times out, once per kill. Short timeouts keep that wait short.
+// 10 % transient failures never exhaust 20 attempts (0.1^20) nor look like
+// an outage (50 failures in a row), so nothing should be dead-lettered.
+//
+// The only duplicate window is "Braze accepted, result not yet written"
+// (DESIGN.md §4.2): an event whose sent result is on the results topic is
+// skipped by the next gateway. At a kill, the events in that window are
+// those of the calls in flight (at most workers × max_recipients = 400
+// events, which Braze may have processed although the answer never
+// arrived) and those of calls answered whose results were not yet
+// acknowledged. The second part has no bound of its own: it is as long as
+// a results write takes (a few tens of ms here, but a gateway's first
+// write also connects and fetches metadata: a kill 120 ms after a
+// gateway's first delivery found none of its results written). What bounds
+// both is the consumer: an event can only be in the window while its
+// record is read and unfinished, and kafka.max_inflight caps those per
+// partition. Hence at most max_inflight × partitions per kill.
+func killedGatewayConfig(env *gwtest.Env) app.Config {
+	cfg := env.Config()
+	cfg.Kafka.SessionTimeout = 2 * time.Second
+	cfg.Kafka.RebalanceTimeout = 2 * time.Second
+	cfg.Kafka.HeartbeatInterval = 300 * time.Millisecond
+	cfg.Kafka.RevokeDrain = time.Second
+	cfg.Kafka.CommitInterval = 100 * time.Millisecond
+	cfg.Dispatcher.Workers = 8
+	cfg.Dispatcher.Retry.MaxAttempts = 20
+	cfg.Dispatcher.Pause.AfterFailures = 50
+	cfg.Drain = 10 * time.Second
+	cfg.Kafka.MaxInflight = 200
+	return cfg
 }
