@@ -65,7 +65,7 @@ type Writer struct {
 	instance       string
 	instanceHeader []kafka.Header
 
-	dlq, results *producer
+	dlq, results *output
 	transport    *kafka.Transport
 	log          *zap.Logger
 	written      *prometheus.CounterVec
@@ -104,20 +104,25 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (*Writer, error
 	}
 	w.instanceHeader = []kafka.Header{{Key: HeaderInstance, Value: []byte(w.instance)}}
 	client := &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Transport: w.transport, Timeout: 10 * time.Second}
-	w.dlq = w.newProducer(client, cfg, cfg.DLQTopic)
-	w.results = w.newProducer(client, cfg, cfg.ResultsTopic)
+	w.dlq = w.newOutput(client, cfg, cfg.DLQTopic)
+	w.results = w.newOutput(client, cfg, cfg.ResultsTopic)
 	return w, nil
 }
 
-func (w *Writer) newProducer(client *kafka.Client, cfg Config, topic string) *producer {
-	written, failed := w.written.WithLabelValues(topic), w.failures.WithLabelValues(topic)
-	var p *producer
-	p = newProducer(client, topic, cfg.BatchTimeout, maxBatch, func(msgs []kafka.Message, err error) {
+// output is one topic's producer and its series.
+type output struct {
+	*producer
+	written, failed prometheus.Counter
+}
+
+func (w *Writer) newOutput(client *kafka.Client, cfg Config, topic string) *output {
+	o := &output{written: w.written.WithLabelValues(topic), failed: w.failures.WithLabelValues(topic)}
+	o.producer = newProducer(client, topic, cfg.BatchTimeout, maxBatch, func(msgs []kafka.Message, err error) {
 		for _, m := range msgs {
-			w.completed(p, m, err, written, failed)
+			w.completed(o, m, err)
 		}
 	})
-	return p
+	return o
 }
 
 // pendingWrite is a write in flight and its acknowledgement callback.
@@ -126,38 +131,37 @@ type pendingWrite struct {
 	attempts int
 }
 
-func (w *Writer) completed(p *producer, m kafka.Message, err error, written, failed prometheus.Counter) {
+func (w *Writer) completed(o *output, m kafka.Message, err error) {
 	pw := m.WriterData.(*pendingWrite)
 	if err == nil {
-		written.Inc()
+		o.written.Inc()
 		pw.done(nil)
 		return
 	}
-	failed.Inc()
+	o.failed.Inc()
 	pw.attempts++
 	wait := min(time.Duration(pw.attempts)*200*time.Millisecond, 5*time.Second)
-	w.log.Warn("output write failed; retrying", zap.String("topic", p.topic), zap.Int("attempt", pw.attempts), zap.Error(err))
-	time.AfterFunc(wait, func() { w.write(p, m) })
+	w.log.Warn("output write failed; retrying", zap.String("topic", o.topic), zap.Int("attempt", pw.attempts), zap.Error(err))
+	time.AfterFunc(wait, func() { w.write(o, m) })
 }
 
-// write queues msgs for p. A failure to queue them (the topic's metadata
+// write queues msgs for o. A failure to queue them (the topic's metadata
 // is not known yet, say) is as transient as a failed write: it is retried
 // the same way, so that no event is left without an outcome; a closed
 // writer fails them for good.
-func (w *Writer) write(p *producer, msgs ...kafka.Message) {
-	err := p.write(msgs)
+func (w *Writer) write(o *output, msgs ...kafka.Message) {
+	err := o.write(msgs)
 	if err == nil {
 		return
 	}
-	if p.isClosed() {
+	if o.isClosed() {
 		for _, m := range msgs {
 			m.WriterData.(*pendingWrite).done(errors.New("deadletter: writer closed"))
 		}
 		return
 	}
-	written, failed := w.written.WithLabelValues(p.topic), w.failures.WithLabelValues(p.topic)
 	for _, m := range msgs {
-		w.completed(p, m, fmt.Errorf("deadletter: enqueue: %w", err), written, failed)
+		w.completed(o, m, fmt.Errorf("deadletter: enqueue: %w", err))
 	}
 }
 
