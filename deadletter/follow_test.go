@@ -3,9 +3,15 @@ package deadletter
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/segmentio/kafka-go"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -68,3 +74,101 @@ func TestSyncWaitsForTheTopic(t *testing.T) {
 		})
 	}
 }
+
+// TestFollowerAppliesOthersResults: the follower hands over every result
+// written by other processes (and by writers that do not say who they
+// are), in each partition's order, skips its own and records that are not
+// results, and Sync returns once all of it has been read — also for a
+// partition whose records span several fetches.
+func TestFollowerAppliesOthersResults(t *testing.T) {
+	k, err := embedded.StartKafka("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(k.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const topic = "results-follow"
+	if err := embedded.CreateTopics(ctx, k.Addrs(), embedded.Topic{Name: topic, Partitions: 2, Compacted: true}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Partition 0: a mix of writers and of records that are not results.
+	// Partition 1: enough results of another process for several fetches.
+	var want []string
+	var msgs []kafka.Message
+	result := func(p int, id, instance string) {
+		v, err := (&event.Result{ID: id, Source: "/s", Type: "t", Outcome: event.OutcomeSent, Attempts: 1}).AppendJSON(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := kafka.Message{Topic: topic, Partition: p, Key: []byte("/s/" + id), Value: v}
+		if instance != "" {
+			m.Headers = []kafka.Header{{Key: HeaderInstance, Value: []byte(instance)}}
+		}
+		msgs = append(msgs, m)
+		if instance != "me" {
+			want = append(want, id)
+		}
+	}
+	result(0, "a1", "other")
+	result(0, "a2", "me")
+	result(0, "a3", "")
+	msgs = append(msgs, kafka.Message{Topic: topic, Partition: 0, Key: []byte("junk"), Value: []byte("not json")},
+		kafka.Message{Topic: topic, Partition: 0, Key: []byte("tombstone")})
+	result(0, "a4", "other")
+	for i := range 3000 {
+		result(1, fmt.Sprintf("b%04d-%s", i, strings.Repeat("x", 2000)), "other")
+	}
+	w := &kafka.Writer{Addr: kafka.TCP(k.Addrs()...), Balancer: manual{}, BatchSize: 100, RequiredAcks: kafka.RequireAll}
+	if err := w.WriteMessages(ctx, msgs...); err != nil {
+		t.Fatal(err)
+	}
+	_ = w.Close()
+
+	var mu sync.Mutex
+	var got []string
+	f := NewFollower(k.Addrs(), topic, nil, func(r *event.Result) {
+		mu.Lock()
+		got = append(got, r.ID)
+		mu.Unlock()
+	}, nil)
+	f.IgnoreOwn("me")
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- f.Run(runCtx) }()
+	if err := f.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+
+	mu.Lock()
+	defer mu.Unlock()
+	// The two partitions are read concurrently: compare each one's order.
+	split := func(ids []string) (p0, p1 []string) {
+		for _, id := range ids {
+			if id[0] == 'a' {
+				p0 = append(p0, id)
+			} else {
+				p1 = append(p1, id)
+			}
+		}
+		return p0, p1
+	}
+	g0, g1 := split(got)
+	w0, w1 := split(want)
+	if !slices.Equal(g0, w0) {
+		t.Errorf("partition 0: applied %v, want %v", g0, w0)
+	}
+	if !slices.Equal(g1, w1) {
+		t.Errorf("partition 1: applied %d results, want %d in order", len(g1), len(w1))
+	}
+}
+
+// manual sends each message to the partition it names.
+type manual struct{}
+
+func (manual) Balance(m kafka.Message, _ ...int) int { return m.Partition }
