@@ -125,23 +125,38 @@ func (w *Writer) newOutput(client *kafka.Client, cfg Config, topic string) *outp
 	return o
 }
 
-// pendingWrite is a write in flight and its acknowledgement callback.
-type pendingWrite struct {
+// A message in flight carries its acknowledgement callback in WriterData:
+// a func(error) on its first attempt (storing a func in an interface costs
+// no allocation), a *retriedWrite once a write of it has failed.
+type retriedWrite struct {
 	done     func(error)
 	attempts int
 }
 
+// pending returns m's acknowledgement callback and how many of its writes
+// have failed.
+func pending(m kafka.Message) (done func(error), attempts int) {
+	switch d := m.WriterData.(type) {
+	case func(error):
+		return d, 0
+	case *retriedWrite:
+		return d.done, d.attempts
+	}
+	panic(fmt.Sprintf("deadletter: message without acknowledgement (%T)", m.WriterData))
+}
+
 func (w *Writer) completed(o *output, m kafka.Message, err error) {
-	pw := m.WriterData.(*pendingWrite)
+	done, attempts := pending(m)
 	if err == nil {
 		o.written.Inc()
-		pw.done(nil)
+		done(nil)
 		return
 	}
 	o.failed.Inc()
-	pw.attempts++
-	wait := min(time.Duration(pw.attempts)*200*time.Millisecond, 5*time.Second)
-	w.log.Warn("output write failed; retrying", zap.String("topic", o.topic), zap.Int("attempt", pw.attempts), zap.Error(err))
+	attempts++
+	m.WriterData = &retriedWrite{done: done, attempts: attempts}
+	wait := min(time.Duration(attempts)*200*time.Millisecond, 5*time.Second)
+	w.log.Warn("output write failed; retrying", zap.String("topic", o.topic), zap.Int("attempt", attempts), zap.Error(err))
 	time.AfterFunc(wait, func() { w.write(o, m) })
 }
 
@@ -156,7 +171,8 @@ func (w *Writer) write(o *output, msgs ...kafka.Message) {
 	}
 	if o.isClosed() {
 		for _, m := range msgs {
-			m.WriterData.(*pendingWrite).done(errors.New("deadletter: writer closed"))
+			done, _ := pending(m)
+			done(errors.New("deadletter: writer closed"))
 		}
 		return
 	}
@@ -172,7 +188,7 @@ func (w *Writer) DeadLetter(rec *event.Record, dl *event.DeadLetter, done func(e
 		Key:        rec.Key,
 		Value:      rec.Value,
 		Headers:    Headers(rec, dl),
-		WriterData: &pendingWrite{done: done},
+		WriterData: done,
 	})
 }
 
@@ -192,7 +208,7 @@ func (w *Writer) Result(r *event.Result, done func(error)) {
 		Key:        key,
 		Value:      v,
 		Headers:    w.instanceHeader,
-		WriterData: &pendingWrite{done: done},
+		WriterData: done,
 	})
 }
 
