@@ -118,7 +118,12 @@ func (d *Dispatcher) prepare(r *request) {
 		r.body = r.batch.AppendBody(make([]byte, 0, 64+len(r.recips)*96), r.recips)
 	}
 	if r.charges == nil {
-		r.charges = rules.Classify("POST", r.endpoint, r.body)
+		if r.batch != nil && len(r.recips) > 0 {
+			// A batch lists its recipients: no need to read it back.
+			r.charges = rules.ClassifyListed("POST", r.endpoint)
+		} else {
+			r.charges = rules.Classify("POST", r.endpoint, r.body)
+		}
 	}
 }
 

@@ -62,8 +62,20 @@ type Charge struct {
 // and /canvas/duplicate have budgets of their own. A query string on path is
 // ignored. Classify does not validate body; the result is never empty.
 func Classify(method, path string, body []byte) []Charge {
-	ep := lookupCall(method, path)
-	switch ep {
+	return classify(method, path, func() bool { return IsBroadcast(path, body) }, body)
+}
+
+// ClassifyListed returns the budgets of a call whose body lists at least
+// one recipient, without reading the body: what Classify returns for any
+// such body. A call that lists its recipients is no broadcast, so this
+// spares the gateway reading back each batch it built (Classify reads all
+// of a body to learn whether it is a broadcast).
+func ClassifyListed(method, path string) []Charge {
+	return classify(method, path, func() bool { return false }, nil)
+}
+
+func classify(method, path string, broadcast func() bool, body []byte) []Charge {
+	switch lookupCall(method, path) {
 	case epSendsIDCreate:
 		return []Charge{{Budget: BudgetSendIDs}}
 	case epCampaignsDuplicate:
@@ -71,7 +83,7 @@ func Classify(method, path string, body []byte) []Charge {
 	case epCanvasDuplicate:
 		return []Charge{{Budget: BudgetCanvasDuplicate}}
 	case epMessagesSend, epCampaignsTriggerSend, epCanvasTriggerSend, epCampaignsScheduleCreate, epCanvasScheduleCreate:
-		if IsBroadcast(path, body) {
+		if broadcast() {
 			return []Charge{{Budget: BudgetBroadcast}, {Budget: BudgetAudience, Key: audienceKey(body)}}
 		}
 	}

@@ -67,12 +67,29 @@ func TestClassify(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := Classify(tt.method, tt.path, []byte(tt.body))
+			body := []byte(tt.body)
+			got := Classify(tt.method, tt.path, body)
 			if !slices.Equal(got, tt.want) {
 				t.Fatalf("Classify() = %#v\nwant %#v", got, tt.want)
 			}
+			// A body that lists recipients gets the same budgets without
+			// being read.
+			if n, v := listed(tt.path, body); v == nil && n > 0 {
+				if got := ClassifyListed(tt.method, tt.path); !slices.Equal(got, tt.want) {
+					t.Fatalf("ClassifyListed() = %#v\nwant %#v", got, tt.want)
+				}
+			}
 		})
 	}
+}
+
+// listed returns how many recipients body lists, as Braze counts them.
+func listed(path string, body []byte) (int, *Violation) {
+	var b countRecipients
+	if v := decodeObject(body, &b); v != nil {
+		return 0, v
+	}
+	return b.count(lookup(path))
 }
 
 func TestAudienceKeyCanonical(t *testing.T) {
