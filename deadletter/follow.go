@@ -2,9 +2,7 @@ package deadletter
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"sync"
 	"time"
 
@@ -17,11 +15,6 @@ import (
 // Follower reads the whole results topic (every partition, from the
 // beginning, no consumer group) and hands each result to a callback, so
 // that every replica learns every outcome. It is safe for concurrent use.
-//
-// It fetches with kafka-go's Client.Fetch rather than a kafka.Reader: a
-// reader copies every record's key and value before the caller can look at
-// its headers, and most records a replica reads are its own, which it
-// skips by a header without reading anything else.
 type Follower struct {
 	brokers []string
 	topic   string
@@ -45,30 +38,15 @@ func NewFollower(brokers []string, topic string, dialer *kafka.Dialer, apply fun
 		read: map[int]int64{}, cond: make(chan struct{})}
 }
 
-// Follower fetch settings: how long the broker may hold a fetch open when
-// there is nothing new, and how much one response may carry.
-const (
-	followMaxWait  = 250 * time.Millisecond
-	followMaxBytes = 4 << 20
-)
-
 // Run follows the topic until ctx ends.
 func (f *Follower) Run(ctx context.Context) error {
 	parts, err := f.partitions(ctx)
 	if err != nil {
 		return err
 	}
-	// A transport of its own: its long-polling fetches never wait in line
-	// with the writers' produce requests for a connection.
-	tr := &kafka.Transport{}
-	if t := transport(f.dialer); t != nil {
-		tr = t
-	}
-	defer tr.CloseIdleConnections()
-	cl := &kafka.Client{Addr: kafka.TCP(f.brokers...), Transport: tr, Timeout: 10 * time.Second}
 	var wg sync.WaitGroup
 	for _, p := range parts {
-		wg.Go(func() { f.follow(ctx, cl, p) })
+		wg.Go(func() { f.follow(ctx, p) })
 	}
 	wg.Wait()
 	return nil
@@ -93,132 +71,39 @@ func (f *Follower) partitions(ctx context.Context) ([]int, error) {
 	}
 }
 
-// follow reads partition p from its first offset until ctx ends, retrying
-// failed fetches (a leader moving, a broker restarting) with a growing
-// pause.
-func (f *Follower) follow(ctx context.Context, cl *kafka.Client, p int) {
-	next := int64(-1) // unknown: start at the partition's first offset
-	var buf []byte
-	failures := 0
-	for ctx.Err() == nil {
-		var err error
-		if next < 0 {
-			next, err = f.first(ctx, cl, p)
-		} else {
-			next, buf, err = f.fetch(ctx, cl, p, next, buf)
-		}
-		if err == nil {
-			failures = 0
-			f.advance(p, next)
-			continue
-		}
-		if ctx.Err() != nil {
-			return
-		}
-		if errors.Is(err, kafka.OffsetOutOfRange) {
-			// Retention removed what was next, or the topic was made
-			// anew: start again from what the partition holds now.
-			f.log.Warn("results offset out of range; reading from the partition's first offset",
-				zap.Int("partition", p), zap.Int64("offset", next))
-			next = -1
-			continue
-		}
-		if failures++; failures == 1 || failures%20 == 0 {
-			f.log.Warn("results read failed; retrying", zap.Int("partition", p), zap.Int("attempt", failures), zap.Error(err))
-		}
-		pause := min(time.Duration(failures)*100*time.Millisecond, 2*time.Second)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(pause):
-		}
-	}
-}
-
-// first returns partition p's first offset.
-func (f *Follower) first(ctx context.Context, cl *kafka.Client, p int) (int64, error) {
-	resp, err := cl.ListOffsets(ctx, &kafka.ListOffsetsRequest{
-		Topics: map[string][]kafka.OffsetRequest{f.topic: {kafka.FirstOffsetOf(p)}}})
-	if err != nil {
-		return -1, fmt.Errorf("results first offset: %w", err)
-	}
-	for _, po := range resp.Topics[f.topic] {
-		if po.Partition != p {
-			continue
-		}
-		if po.Error != nil {
-			return -1, fmt.Errorf("results first offset: %w", po.Error)
-		}
-		return po.FirstOffset, nil
-	}
-	return -1, fmt.Errorf("results first offset: partition %d missing from the answer", p)
-}
-
-// fetch reads what partition p holds from offset next, applies the results
-// other processes wrote, and returns the offset to read next. buf is
-// scratch space for record values, returned for reuse.
-func (f *Follower) fetch(ctx context.Context, cl *kafka.Client, p int, next int64, buf []byte) (int64, []byte, error) {
-	resp, err := cl.Fetch(ctx, &kafka.FetchRequest{Topic: f.topic, Partition: p, Offset: next,
-		MinBytes: 1, MaxBytes: followMaxBytes, MaxWait: followMaxWait})
-	if err != nil {
-		return next, buf, err
-	}
-	if resp.Error != nil {
-		return next, buf, resp.Error
-	}
-	self := f.instance()
+func (f *Follower) follow(ctx context.Context, p int) {
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: f.brokers, Topic: f.topic, Partition: p, Dialer: f.dialer,
+		MaxWait: 250 * time.Millisecond, MaxBytes: 16 << 20})
+	defer r.Close()
 	for {
-		r, err := resp.Records.ReadRecord()
+		m, err := r.FetchMessage(ctx)
 		if err != nil {
-			// io.EOF, or a truncated last batch: the next fetch starts
-			// where this one stopped.
-			return next, buf, nil
-		}
-		// A fetch may start with records before the one asked for.
-		if r.Offset >= next {
-			if r.Value != nil && !own(r.Headers, self) {
-				buf, err = readBytes(buf[:0], r.Value)
-				var res event.Result
-				if err == nil && len(buf) > 0 && res.UnmarshalJSON(buf) == nil {
-					f.apply(&res)
-				}
+			if ctx.Err() != nil {
+				return
 			}
-			next = r.Offset + 1
+			f.log.Warn("results read failed; retrying", zap.Int("partition", p), zap.Error(err))
+			continue
 		}
-		// Closing hands the response's pages back to kafka-go's pool.
-		closeBytes(r.Key)
-		closeBytes(r.Value)
+		// A result this process wrote was recorded when the write was
+		// acknowledged: nothing to learn from it.
+		if !f.own(m) && len(m.Value) > 0 {
+			f.learn(m.Value)
+		}
+		f.mu.Lock()
+		f.read[p] = m.Offset + 1
+		if f.wait > 0 {
+			close(f.cond)
+			f.cond = make(chan struct{})
+		}
+		f.mu.Unlock()
 	}
 }
 
-// advance records that partition p has been read up to next and wakes the
-// Sync calls waiting.
-func (f *Follower) advance(p int, next int64) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if next <= f.read[p] {
-		return
-	}
-	f.read[p] = next
-	if f.wait > 0 {
-		close(f.cond)
-		f.cond = make(chan struct{})
-	}
-}
-
-// readBytes appends the content of b to dst.
-func readBytes(dst []byte, b kafka.Bytes) ([]byte, error) {
-	n := b.Len()
-	if cap(dst)-len(dst) < n {
-		dst = append(dst[:cap(dst)], make([]byte, n)...)[:len(dst)]
-	}
-	_, err := io.ReadFull(b, dst[len(dst):len(dst)+n])
-	return dst[:len(dst)+n], err
-}
-
-func closeBytes(b kafka.Bytes) {
-	if b != nil {
-		_ = b.Close()
+// learn applies the result record value v (others are ignored).
+func (f *Follower) learn(v []byte) {
+	var res event.Result
+	if res.UnmarshalJSON(v) == nil {
+		f.apply(&res)
 	}
 }
 
@@ -311,18 +196,14 @@ func (f *Follower) IgnoreOwn(instance string) {
 	f.self = instance
 }
 
-func (f *Follower) instance() string {
+func (f *Follower) own(m kafka.Message) bool {
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.self
-}
-
-// own reports whether headers name self as the record's writer.
-func own(headers []kafka.Header, self string) bool {
+	self := f.self
+	f.mu.Unlock()
 	if self == "" {
 		return false
 	}
-	for _, h := range headers {
+	for _, h := range m.Headers {
 		if h.Key == HeaderInstance {
 			return string(h.Value) == self
 		}
