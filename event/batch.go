@@ -45,11 +45,15 @@ type Batch struct {
 // false when the event has no explicit recipients (a broadcast) or its
 // recipient fields are not shaped as Braze documents them: such an event is
 // sent on its own and request validation says what is wrong with it.
-func (b *Batch) init(ev *Event) bool {
+// dataMembers are the members of ev.Data when decoding split them
+// already; nil makes init split ev.Data itself.
+func (b *Batch) init(ev *Event, dataMembers []member) bool {
 	var buf [16]member
-	ms, err := members(buf[:0], ev.Data)
-	if err != nil {
-		return false
+	ms, err := dataMembers, error(nil)
+	if ms == nil {
+		if ms, err = members(buf[:0], ev.Data); err != nil {
+			return false
+		}
 	}
 	b.targeting = ev.Spec.Targeting
 	var keyBuf [256]byte

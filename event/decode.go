@@ -108,10 +108,13 @@ func DecodeInto(ev *Event, rec *Record, lim Limits) error {
 	}
 	var err error
 	depth := -1 // the nesting depth of data, when the validating scan found it
+	// data's members, when the validating scan split them on its way
+	var spBuf [16]member
+	sp := split{members: spBuf[:0]}
 	if hasHeader(rec.Headers, "ce_specversion") {
 		depth, err = decodeBinary(rec, ev)
 	} else {
-		depth, err = decodeStructured(rec.Value, ev)
+		depth, sp, err = decodeStructured(rec.Value, ev, sp)
 	}
 	if err != nil {
 		return err
@@ -135,7 +138,11 @@ func DecodeInto(ev *Event, rec *Record, lim Limits) error {
 	if depth > maxDepth || depth < 0 && depthOver(ev.Data, maxDepth) {
 		return Errorf(ReasonTooLarge, "data nests objects and arrays more than %d levels deep", maxDepth)
 	}
-	if spec.Batchable && ev.batch.init(ev) {
+	var dataMembers []member
+	if sp.value != nil && len(sp.value) == len(ev.Data) && &sp.value[0] == &ev.Data[0] {
+		dataMembers = sp.members
+	}
+	if spec.Batchable && ev.batch.init(ev, dataMembers) {
 		ev.Batch = &ev.batch
 	}
 	return nil
@@ -159,23 +166,25 @@ type envelope struct {
 }
 
 // decodeStructured fills ev from a structured-mode value and returns the
-// nesting depth of data (-1 when it is not known).
-func decodeStructured(value []byte, ev *Event) (int, error) {
+// nesting depth of data (-1 when it is not known). The validating scan
+// also splits data, appending its members to sp.members, when it can.
+func decodeStructured(value []byte, ev *Event, sp split) (int, split, error) {
 	if len(value) == 0 {
-		return -1, Errorf(ReasonInvalidEvent, "record has no value (tombstone)")
+		return -1, sp, Errorf(ReasonInvalidEvent, "record has no value (tombstone)")
 	}
 	// One validating pass that splits the top-level members: data stays
 	// raw and nothing is decoded that routing and batching do not need.
 	var buf [16]member
-	ms, ok := validMembers(buf[:0], value)
+	ms, sp, ok := validMembersSplitting(buf[:0], value, `"data"`, sp)
 	if !ok {
+		sp = split{}
 		if !json.Valid(value) {
 			var env envelope
-			return -1, Errorf(ReasonInvalidEvent, "value is not a JSON CloudEvent: %s", jsonErr(json.Unmarshal(value, &env)))
+			return -1, sp, Errorf(ReasonInvalidEvent, "value is not a JSON CloudEvent: %s", jsonErr(json.Unmarshal(value, &env)))
 		}
 		var err error
 		if ms, err = members(buf[:0], value); err != nil {
-			return -1, Errorf(ReasonInvalidEvent, "value is not a JSON object")
+			return -1, sp, Errorf(ReasonInvalidEvent, "value is not a JSON object")
 		}
 	}
 	// Attribute strings are cut from one copy of the value rather than
@@ -195,7 +204,7 @@ func decodeStructured(value []byte, ev *Event) (int, error) {
 			continue
 		case `"data_base64"`:
 			if string(m.value) != "null" {
-				return -1, Errorf(ReasonInvalidEvent, "data_base64 is not supported: data must be a JSON object")
+				return -1, sp, Errorf(ReasonInvalidEvent, "data_base64 is not supported: data must be a JSON object")
 			}
 			continue
 		case `"specversion"`:
@@ -226,7 +235,7 @@ func decodeStructured(value []byte, ev *Event) (int, error) {
 			continue
 		}
 		if m.value[0] != '"' {
-			return -1, Errorf(ReasonInvalidEvent, "attribute %s is not a string", m.name())
+			return -1, sp, Errorf(ReasonInvalidEvent, "attribute %s is not a string", m.name())
 		}
 		if plain(m.value) {
 			if sv == "" {
@@ -237,12 +246,12 @@ func decodeStructured(value []byte, ev *Event) (int, error) {
 		}
 		v, err := unquote(m.value)
 		if err != nil {
-			return -1, Errorf(ReasonInvalidEvent, "attribute %s is not a valid string", m.name())
+			return -1, sp, Errorf(ReasonInvalidEvent, "attribute %s is not a valid string", m.name())
 		}
 		*dst = v
 	}
 	ev.Mode = Structured
-	return depth, fill(ev, a, data)
+	return depth, sp, fill(ev, a, data)
 }
 
 // decodeBinary fills ev from a binary-mode record and returns the nesting

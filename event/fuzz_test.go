@@ -89,6 +89,14 @@ func checkDecoded(t *testing.T, rec *Record, lim Limits, ev *Event, err error) {
 	if ev.Size != recordSize(rec) || ev.Size > max {
 		t.Fatalf("Size = %d for a %d-byte record (max %d)", ev.Size, recordSize(rec), max)
 	}
+	// The batching view is the same whether the validating scan split
+	// data on its way (structured mode) or init splits it itself.
+	var split Batch
+	splitOK := ev.Spec.Batchable && split.init(ev, nil)
+	if splitOK != (ev.Batch != nil) ||
+		splitOK && (split.Key != ev.Batch.Key || !reflect.DeepEqual(split.Recipients, ev.Batch.Recipients)) {
+		t.Fatalf("batching view %+v, splitting data again gives %+v (%v)", ev.Batch, split, splitOK)
+	}
 	if ev.Batch == nil {
 		return
 	}

@@ -326,43 +326,119 @@ const maxScanDepth = 200
 // it, appending them to dst, with the nesting depth of each value. ok is
 // false when obj is not such an object or the scanner cannot decide.
 func validMembers(dst []member, obj []byte) (ms []member, ok bool) {
+	ms, _, ok = validMembersSplitting(dst, obj, "", split{})
+	return ms, ok
+}
+
+// split is an object member's value split into its own members during the
+// same validating pass (see validMembersSplitting).
+type split struct {
+	value   []byte   // the object split; nil if none was
+	members []member // its members, without depths
+}
+
+// validMembersSplitting is validMembers that also splits the value of the
+// member named key (quotes included) when it is an object, appending its
+// members to sp.members, so that a caller who needs both levels scans the
+// bytes once. When the name repeats, the last one's members are returned,
+// as the last value is the one that counts. (Slices go in and out by value:
+// stored through a pointer, the caller's stack buffer would escape.)
+func validMembersSplitting(dst []member, obj []byte, key string, sp split) (ms []member, _ split, ok bool) {
 	i := jsonbytes.SkipSpace(obj, 0)
 	if i >= len(obj) || obj[i] != '{' {
-		return nil, false
+		return nil, split{}, false
 	}
 	ms = dst
 	i = jsonbytes.SkipSpace(obj, i+1)
 	if i < len(obj) && obj[i] == '}' {
-		return ms, jsonbytes.SkipSpace(obj, i+1) == len(obj)
+		return ms, sp, jsonbytes.SkipSpace(obj, i+1) == len(obj)
 	}
 	for {
 		ks := i
 		ke, ok := jsonbytes.ScanString(obj, i)
 		if !ok {
-			return nil, false
+			return nil, split{}, false
 		}
 		i = jsonbytes.SkipSpace(obj, ke)
 		if i >= len(obj) || obj[i] != ':' {
-			return nil, false
+			return nil, split{}, false
 		}
 		vs := jsonbytes.SkipSpace(obj, i+1)
 		deep := 1
-		ve, ok := scanValue(obj, vs, 1, &deep)
+		var ve int
+		if key != "" && string(obj[ks:ke]) == key {
+			sp.value, sp.members = nil, sp.members[:0]
+			if vs < len(obj) && obj[vs] == '{' {
+				if ve, sp.members, ok = scanObjectSplitting(obj, vs, 1, &deep, sp.members); ok {
+					sp.value = obj[vs:ve]
+				}
+			} else {
+				ve, ok = scanValue(obj, vs, 1, &deep)
+			}
+		} else {
+			ve, ok = scanValue(obj, vs, 1, &deep)
+		}
 		if !ok {
-			return nil, false
+			return nil, split{}, false
 		}
 		ms = append(ms, member{raw: obj[ks:ke], value: obj[vs:ve], start: vs, depth: deep - 1})
 		i = jsonbytes.SkipSpace(obj, ve)
 		if i >= len(obj) {
-			return nil, false
+			return nil, split{}, false
 		}
 		switch obj[i] {
 		case '}':
-			return ms, jsonbytes.SkipSpace(obj, i+1) == len(obj)
+			return ms, sp, jsonbytes.SkipSpace(obj, i+1) == len(obj)
 		case ',':
 			i = jsonbytes.SkipSpace(obj, i+1)
 		default:
-			return nil, false
+			return nil, split{}, false
+		}
+	}
+}
+
+// scanObjectSplitting is scanValue for the object starting at b[i] that
+// also appends its members to dst (their start is relative to the object,
+// as members gives it).
+func scanObjectSplitting(b []byte, i, depth int, deep *int, dst []member) (int, []member, bool) {
+	if depth >= maxScanDepth {
+		return 0, dst, false
+	}
+	if depth >= *deep {
+		*deep = depth + 1
+	}
+	obj := i
+	i = jsonbytes.SkipSpace(b, i+1)
+	if i < len(b) && b[i] == '}' {
+		return i + 1, dst, true
+	}
+	for {
+		ks := i
+		ke, ok := jsonbytes.ScanString(b, i)
+		if !ok {
+			return 0, dst, false
+		}
+		i = jsonbytes.SkipSpace(b, ke)
+		if i >= len(b) || b[i] != ':' {
+			return 0, dst, false
+		}
+		vs := jsonbytes.SkipSpace(b, i+1)
+		ve, ok := scanValue(b, vs, depth+1, deep)
+		if !ok {
+			return 0, dst, false
+		}
+		dst = append(dst, member{raw: b[ks:ke], value: b[vs:ve], start: vs - obj})
+		i = jsonbytes.SkipSpace(b, ve)
+		if i >= len(b) {
+			return 0, dst, false
+		}
+		switch b[i] {
+		case '}':
+			return i + 1, dst, true
+		case ',':
+			i = jsonbytes.SkipSpace(b, i+1)
+		default:
+			return 0, dst, false
 		}
 	}
 }
