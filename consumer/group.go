@@ -82,8 +82,8 @@ type Config struct {
 	MaxInflight int `yaml:"max_inflight"`
 	// CommitInterval is how often finished offsets are committed.
 	CommitInterval time.Duration `yaml:"commit_interval"`
-	// MaxWait is the longest a fetch waits for new records (kafka-go's
-	// MaxWait); it also bounds how long closing a partition reader takes.
+	// MaxWait is the longest the broker holds a fetch open while it has
+	// no new records.
 	MaxWait time.Duration `yaml:"max_wait"`
 	// SessionTimeout and RebalanceTimeout are the group protocol timeouts.
 	SessionTimeout   time.Duration `yaml:"session_timeout"`

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/brazegw/gateway/event"
+	"github.com/brazegw/gateway/internal/kafkaread"
 )
 
 // partition reads one assigned partition for one generation. Its goroutine
@@ -67,24 +68,9 @@ func (g *Group) newPartition(topic string, id int, offset int64) *partition {
 func (p *partition) run(ctx, genCtx context.Context, drain time.Duration) {
 	workCtx, cancelWork := context.WithCancel(ctx)
 	defer cancelWork()
-	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers:        p.g.cfg.Brokers,
-		Topic:          p.topic,
-		Partition:      p.id,
-		Dialer:         p.g.cfg.Dialer,
-		MinBytes:       1,
-		MaxBytes:       16 << 20,
-		MaxWait:        p.g.cfg.MaxWait,
-		ReadBackoffMin: 50 * time.Millisecond,
-		ReadBackoffMax: time.Second,
-		ErrorLogger:    kafka.LoggerFunc(p.log.Sugar().Debugf),
-	})
-	if err := r.SetOffset(p.start); err != nil {
-		p.log.Error("cannot seek partition", zap.Int64("offset", p.start), zap.Error(err))
-	}
 	fetchCtx, stopFetch := context.WithCancel(context.Background())
 	fetchDone := make(chan struct{})
-	go p.fetch(fetchCtx, r, fetchDone)
+	go p.fetch(fetchCtx, fetchDone)
 	p.log.Debug("partition started", zap.Int64("offset", p.start))
 
 	// While paused, a ticker wakes the loop to look again.
@@ -147,33 +133,23 @@ func (p *partition) run(ctx, genCtx context.Context, drain time.Duration) {
 		p.log.Warn("handing back unfinished events", zap.Int("events", p.handed))
 	}
 	<-fetchDone
-	_ = r.Close()
 }
 
 // fetchBatch is how many fetched records wait for the partition's
 // goroutine at most; the fetching goroutine waits while that many do.
 const fetchBatch = 64
 
-// fetch reads records and passes them on until ctx ends.
-func (p *partition) fetch(ctx context.Context, r *kafka.Reader, done chan<- struct{}) {
+// fetch reads records from p.start and passes them on until ctx ends.
+func (p *partition) fetch(ctx context.Context, done chan<- struct{}) {
 	defer close(done)
-	for {
-		m, err := r.FetchMessage(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			p.g.m.fetchErrors.Inc()
-			p.log.Warn("fetch failed; retrying", zap.Error(err))
-			if sleep(ctx, 500*time.Millisecond) != nil {
-				return
-			}
-			continue
-		}
-		if !p.in.addWhenRoom(ctx, m, fetchBatch) {
-			return
-		}
+	cfg := kafkaread.Config{
+		Brokers: p.g.cfg.Brokers, Topic: p.topic, Partition: p.id, Dialer: p.g.cfg.Dialer,
+		MinBytes: 1, MaxBytes: 16 << 20, MaxWait: p.g.cfg.MaxWait,
+		Logger: p.g.log, OnError: func(error) { p.g.m.fetchErrors.Inc() },
 	}
+	_ = kafkaread.Read(ctx, cfg, p.start, func(m kafka.Message) bool {
+		return p.in.addWhenRoom(ctx, m, fetchBatch)
+	})
 }
 
 // accept decodes a fetched record, tracks it and hands it on when its

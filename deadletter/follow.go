@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/brazegw/gateway/event"
+	"github.com/brazegw/gateway/internal/kafkaread"
 )
 
 // Follower reads the whole results topic (every partition, from the
@@ -72,21 +73,12 @@ func (f *Follower) partitions(ctx context.Context) ([]int, error) {
 }
 
 func (f *Follower) follow(ctx context.Context, p int) {
-	r := kafka.NewReader(kafka.ReaderConfig{Brokers: f.brokers, Topic: f.topic, Partition: p, Dialer: f.dialer,
-		MaxWait: 250 * time.Millisecond, MaxBytes: 16 << 20})
-	defer r.Close()
-	for {
-		m, err := r.FetchMessage(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			f.log.Warn("results read failed; retrying", zap.Int("partition", p), zap.Error(err))
-			continue
-		}
+	cfg := kafkaread.Config{Brokers: f.brokers, Topic: f.topic, Partition: p, Dialer: f.dialer,
+		MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 250 * time.Millisecond, Logger: f.log}
+	_ = kafkaread.Read(ctx, cfg, kafka.FirstOffset, func(m kafka.Message) bool {
 		// A result this process wrote was recorded when the write was
 		// acknowledged: nothing to learn from it.
-		if !f.own(m) && len(m.Value) > 0 {
+		if !f.own(m.Headers) && len(m.Value) > 0 {
 			f.learn(m.Value)
 		}
 		f.mu.Lock()
@@ -96,7 +88,8 @@ func (f *Follower) follow(ctx context.Context, p int) {
 			f.cond = make(chan struct{})
 		}
 		f.mu.Unlock()
-	}
+		return true
+	})
 }
 
 // learn applies the result record value v (others are ignored).
@@ -196,14 +189,14 @@ func (f *Follower) IgnoreOwn(instance string) {
 	f.self = instance
 }
 
-func (f *Follower) own(m kafka.Message) bool {
+func (f *Follower) own(headers []kafka.Header) bool {
 	f.mu.Lock()
 	self := f.self
 	f.mu.Unlock()
 	if self == "" {
 		return false
 	}
-	for _, h := range m.Headers {
+	for _, h := range headers {
 		if h.Key == HeaderInstance {
 			return string(h.Value) == self
 		}
