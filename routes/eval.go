@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/ref"
@@ -70,22 +71,41 @@ func (t *Table) derive(rec *event.Record) *Result {
 		res.Matched = append(res.Matched, r.name)
 		n := len(res.Ops)
 		for _, op := range r.ops {
-			d, made, err := op.derive(in, r, identity)
-			if err != nil {
+			none := res.Ops == nil // Ops stays nil until an operation is made
+			if none {
+				res.Ops = buf.ops[:0]
+			}
+			d := nextOp(&res.Ops)
+			made, err := op.derive(d, in, r, identity)
+			switch {
+			case err != nil:
 				clear(res.Ops[n:])
 				res.Ops = res.Ops[:n] // a route produces all its operations or none
+			case !made:
+				res.Ops = res.Ops[:len(res.Ops)-1] // d is still zero
+			}
+			if none && len(res.Ops) == 0 {
+				res.Ops = nil
+			}
+			if err != nil {
 				res.Failures = append(res.Failures, r.failure(op, err))
 				break
-			}
-			if made {
-				if res.Ops == nil {
-					res.Ops = buf.ops[:0]
-				}
-				res.Ops = append(res.Ops, d)
 			}
 		}
 	}
 	return res
+}
+
+// nextOp extends ops by one Op and returns it, so that the operation is
+// written in place. Ops beyond len(*ops) are zero: those cut back are
+// cleared or were never written.
+func nextOp(ops *[]Op) *Op {
+	if len(*ops) < cap(*ops) {
+		*ops = (*ops)[:len(*ops)+1]
+	} else {
+		*ops = append(*ops, Op{})
+	}
+	return &(*ops)[len(*ops)-1]
 }
 
 // resultBuf is a Result with room for the names and operations of a
@@ -145,12 +165,24 @@ func DerivedID(identity, route, op string) string {
 }
 
 func appendDerivedID(dst, identity []byte, route, op string) []byte {
-	var buf [256]byte
-	b := append(buf[:0], identity...)
+	return appendIDHex(dst, identity, idSuffix(route, op))
+}
+
+// idSuffix returns what follows the identity in the input of DerivedID:
+// "\x00<route>\x00<op>".
+func idSuffix(route, op string) []byte {
+	b := make([]byte, 0, 2+len(route)+len(op))
 	b = append(b, 0)
 	b = append(b, route...)
 	b = append(b, 0)
-	b = append(b, op...)
+	return append(b, op...)
+}
+
+// appendIDHex appends the first 32 hex digits of SHA-256(identity+suffix).
+func appendIDHex(dst, identity, suffix []byte) []byte {
+	var buf [256]byte
+	b := append(buf[:0], identity...)
+	b = append(b, suffix...)
 	sum := sha256.Sum256(b)
 	return hex.AppendEncode(dst, sum[:16])
 }
@@ -208,7 +240,8 @@ func (p *program) str(in *input) (jsonString, error) {
 	if p == nil {
 		return jsonString{}, nil
 	}
-	if raw := p.fast.raw(in); raw != nil && plainString(raw) {
+	if m := p.fast.member(in); m != nil && m.plainText(in.b) {
+		raw := m.val(in.b)
 		if len(raw) == 2 {
 			return jsonString{}, nil // ""
 		}
@@ -251,48 +284,90 @@ func (p *program) deadline(in *input) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("%s: produced %s, want a timestamp", p.field, v.Type().TypeName())
 }
 
-// derive produces the operation for one product event; made is false
-// when the operation's own condition does not hold.
-func (op *operation) derive(in *input, r *route, identity []byte) (d Op, made bool, err error) {
+// derive writes the operation for one product event in d, which is zero;
+// made is false when the operation's own condition does not hold, and d
+// is then left zero, as it is on an error.
+func (op *operation) derive(d *Op, in *input, r *route, identity []byte) (made bool, err error) {
 	if ok, err := op.when.test(in); err != nil || !ok {
-		return Op{}, false, err
+		return false, err
 	}
-	workspace, err := op.workspace.str(in)
-	if err != nil {
-		return Op{}, false, err
+	var f derivedFields
+	if f.workspace, err = op.workspace.str(in); err != nil {
+		return false, err
 	}
-	pkey, err := op.partitionKey.str(in)
-	if err != nil {
-		return Op{}, false, err
+	if f.partitionKey, err = op.partitionKey.str(in); err != nil {
+		return false, err
 	}
-	skey, err := op.scheduleKey.str(in)
-	if err != nil {
-		return Op{}, false, err
+	if f.scheduleKey, err = op.scheduleKey.str(in); err != nil {
+		return false, err
 	}
-	deadline, err := op.deliverBy.deadline(in)
-	if err != nil {
-		return Op{}, false, err
+	if f.deadline, err = op.deliverBy.deadline(in); err != nil {
+		return false, err
 	}
-	// The id (32 hex digits) and the source share one string.
-	var idBuf [128]byte
-	ids := appendDerivedID(idBuf[:0], identity, r.name, op.key)
-	ids = append(ids, in.source...)
-	s := string(ids)
-	d = Op{Route: r.name, Key: op.key, Type: op.spec.Type, Endpoint: op.spec.Endpoint, ID: s[:32], Source: s[32:]}
-	if d.Source == "" {
-		d.Source = r.plainSource
-	}
-
 	// The derived event is a structured-mode CloudEvent, decoded like any
-	// consumed record, so that everything downstream is unchanged.
-	// It is written in the input's scratch buffer, then copied to a buffer
-	// of its size.
-	v := append(in.scratch[:0], `{"specversion":"1.0","id":"`...)
-	v = append(v, d.ID...) // hex digits
+	// consumed record, so that everything downstream is unchanged. It is
+	// written in the input's scratch buffer, followed by its id and, for a
+	// CloudEvent whose source is not the previous event's, its source, then
+	// copied to one buffer of that size.
+	v, bodyAt, err := op.appendEvent(in.scratch[:0], in, r, identity, &f)
+	if err != nil {
+		in.scratch = v[:0]
+		return false, err
+	}
+	n := len(v)
+	v = append(v, v[len(eventPrefix):len(eventPrefix)+idLen]...) // the id, after the event's prefix
+	newSource := in.format != Plain && string(in.source) != in.lastSource
+	if newSource {
+		v = append(v, in.source...)
+	}
+	in.scratch = v[:0]
+	value, ids := output(v, n)
+
+	d.Route, d.Key, d.Type, d.Endpoint = r.name, op.key, op.spec.Type, op.spec.Endpoint
+	d.ID = ids[:idLen]
+	switch {
+	case in.format == Plain:
+		d.Source = r.plainSource
+	case newSource:
+		d.Source = ids[idLen:]
+		in.lastSource = d.Source
+	default:
+		d.Source = in.lastSource // a topic's events mostly share their source
+	}
+	d.Body = value[bodyAt : n-1 : n-1]
+	rec := in.rec
+	d.Record = event.Record{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset, Key: rec.Key, Value: value, Time: rec.Time}
+	return true, nil
+}
+
+// derivedFields are the values of an operation's optional fields for one
+// event.
+type derivedFields struct {
+	workspace, partitionKey, scheduleKey jsonString
+	deadline                             time.Time
+}
+
+// eventPrefix starts every derived event; the id follows it.
+const eventPrefix = `{"specversion":"1.0","id":"`
+
+// idLen is the length of a derived id: 32 hex digits.
+const idLen = 32
+
+// appendEvent writes the derived event and returns where its data (the
+// body) starts.
+func (op *operation) appendEvent(v []byte, in *input, r *route, identity []byte, f *derivedFields) (_ []byte, bodyAt int, err error) {
+	v = append(v, eventPrefix...)
+	v = appendIDHex(v, identity, op.idSuffix)
 	v = append(v, `","source":`...)
-	v = appendString(v, d.Source)
-	v = append(v, `,"type":`...)
-	v = append(v, op.typeJSON...)
+	switch {
+	case in.sourceJSON != nil:
+		v = append(v, in.sourceJSON...)
+	case in.format == Plain:
+		v = append(v, r.plainSourceJSON...)
+	default:
+		v = appendStringBytes(v, in.source)
+	}
+	v = append(v, op.typeField...)
 	if !in.time.IsZero() {
 		v = append(v, `,"time":"`...)
 		if in.timeText != nil {
@@ -302,37 +377,43 @@ func (op *operation) derive(in *input, r *route, identity []byte) (d Op, made bo
 		}
 		v = append(v, '"')
 	}
-	if !workspace.empty() {
-		v = append(v, `,"brazeworkspace":`...)
-		v = workspace.appendTo(v)
-	}
-	if !pkey.empty() {
-		v = append(v, `,"partitionkey":`...)
-		v = pkey.appendTo(v)
-	}
-	if !skey.empty() {
-		v = append(v, `,"brazeschedulekey":`...)
-		v = skey.appendTo(v)
-	}
-	if !deadline.IsZero() {
+	v = appendStringField(v, `,"brazeworkspace":`, f.workspace)
+	v = appendStringField(v, `,"partitionkey":`, f.partitionKey)
+	v = appendStringField(v, `,"brazeschedulekey":`, f.scheduleKey)
+	if !f.deadline.IsZero() {
 		v = append(v, `,"brazedeadline":"`...)
-		v = appendTime(v, deadline)
+		v = appendTime(v, f.deadline)
 		v = append(v, '"')
 	}
 	v = append(v, `,"data":`...)
-	bodyAt := len(v)
-	v, err = op.body.appendTo(v, in, true)
-	if err != nil {
-		in.scratch = v[:0]
-		return Op{}, false, err
+	bodyAt = len(v)
+	if v, err = op.body.appendTo(v, in, true); err != nil {
+		return v, 0, err
 	}
-	v = append(v, '}')
-	in.scratch = v[:0]
-	v = append([]byte(nil), v...)
-	d.Body = v[bodyAt : len(v)-1 : len(v)-1]
-	rec := in.rec
-	d.Record = event.Record{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset, Key: rec.Key, Value: v, Time: rec.Time}
-	return d, true, nil
+	return append(v, '}'), bodyAt, nil
+}
+
+// appendStringField appends the member name (`,"name":`) and s, unless s
+// is empty.
+func appendStringField(v []byte, name string, s jsonString) []byte {
+	if s.empty() {
+		return v
+	}
+	v = append(v, name...)
+	return s.appendTo(v)
+}
+
+// output copies v to a buffer of its size, allocated once: v[:n] is the
+// derived event, the record's value; the rest (the id, maybe the source)
+// is returned as a string sharing that buffer.
+func output(v []byte, n int) (value []byte, rest string) {
+	buf := append([]byte(nil), v...)
+	value = buf[:n:n]
+	// value's capacity ends at n, so the bytes after it can only be
+	// reached through rest, and are never written again: they may be a
+	// string's (this saves an allocation per operation).
+	rest = unsafe.String(&buf[n], len(buf)-n)
+	return value, rest
 }
 
 // appendTo writes the node as JSON.
@@ -390,8 +471,8 @@ func (n *node) appendExpr(dst []byte, in *input, top, member bool) (out []byte, 
 	p := n.expr
 	// A member of the event is copied as it was read when that is what
 	// appendJSON would write.
-	if raw := p.fast.raw(in); raw != nil && (!top || raw[0] == '{') {
-		if out, ok := appendRaw(dst, raw); ok {
+	if m := p.fast.member(in); m != nil && (!top || in.b[m.vs] == '{') {
+		if out, ok := appendMember(dst, in.b, m); ok {
 			return out, false, nil
 		}
 	}

@@ -346,18 +346,28 @@ func (f *fast) isString(in *input, s string) (eq, ok bool) {
 			return in.rec.Topic == s, true
 		}
 	case fastSelect, fastOrValue:
-		if raw := f.raw(in); raw != nil && raw[0] == '"' && bytes.IndexByte(raw, '\\') < 0 {
-			return string(raw[1:len(raw)-1]) == s, true
+		if m := f.member(in); m != nil && in.b[m.vs] == '"' {
+			if raw := m.val(in.b); m.plain || bytes.IndexByte(raw, '\\') < 0 {
+				return string(raw[1:len(raw)-1]) == s, true
+			}
 		}
 	}
 	return false, false
 }
 
 // raw returns the raw JSON of the member of the event whose value is the
-// expression's value, nil when there is none (the expression is not a
-// selection, CEL must decide, or an optional selection falls back to its
-// default).
+// expression's value, nil when there is none (see member).
 func (f *fast) raw(in *input) []byte {
+	if m := f.member(in); m != nil {
+		return m.val(in.b)
+	}
+	return nil
+}
+
+// member returns the member of the event whose value is the expression's
+// value, nil when there is none (the expression is not a selection, CEL
+// must decide, or an optional selection falls back to its default).
+func (f *fast) member(in *input) *member {
 	if f == nil || (f.op != fastSelect && f.op != fastOrValue) {
 		return nil
 	}
@@ -365,7 +375,7 @@ func (f *fast) raw(in *input) []byte {
 	if !ok || i < 0 {
 		return nil
 	}
-	return in.members[i].val(in.b)
+	return &in.members[i]
 }
 
 // selected returns the index in in.members of the member a selection
@@ -404,25 +414,46 @@ func (in *input) resolve(id int) int {
 		return e.status
 	}
 	n := &in.paths[id]
-	var o *object
 	st := declined
-	if n.parent < 0 {
-		if len(in.data) > 0 && in.data[0] == '{' {
-			o, _ = in.variable(slotData).(*object)
-		}
-	} else if st = in.resolve(n.parent); st >= 0 {
-		if in.b[in.members[st].vs] == '{' {
-			o, _ = in.memberValue(st).(*object)
-		}
-		st = declined
-	}
-	if o != nil {
-		if st = o.member(n.name); st < 0 {
+	if first, cnt, ok := in.selectFrom(n.parent); ok {
+		if st = in.find(first, cnt, n.name); st < 0 {
 			st = -1 - n.depth
 		}
 	}
 	in.memo[id] = memo{gen: in.gen, status: st}
 	return st
+}
+
+// selectFrom returns the place in in.members of the members of the object
+// a selection's parent reaches (data when parent is -1); ok is false when
+// that is not an object. The objects the splitter split are read where it
+// put their members, without making their values.
+func (in *input) selectFrom(parent int) (first, n int, ok bool) {
+	if parent < 0 {
+		if len(in.data) == 0 || in.data[0] != '{' {
+			return 0, 0, false
+		}
+		if in.dataSplit {
+			return in.dataFirst, in.dataN, true
+		}
+		o, _ := in.variable(slotData).(*object)
+		first, n = o.index()
+		return first, n, true
+	}
+	st := in.resolve(parent)
+	if st < 0 {
+		return 0, 0, false
+	}
+	m := &in.members[st]
+	switch {
+	case in.b[m.vs] != '{':
+		return 0, 0, false
+	case m.split:
+		return int(m.sub), int(m.nsub), true
+	}
+	o, _ := in.memberValue(st).(*object)
+	first, n = o.index()
+	return first, n, true
 }
 
 // appendRaw appends what appendJSON writes for the value jsonValue makes
@@ -449,6 +480,15 @@ func appendRaw(dst, raw []byte) ([]byte, bool) {
 	}
 	out, err := appendFloat(dst, f)
 	return out, err == nil
+}
+
+// appendMember is appendRaw for the value of a member, which it need not
+// read again when the splitter found it a plain ASCII string.
+func appendMember(dst, b []byte, m *member) ([]byte, bool) {
+	if m.ascii {
+		return append(dst, m.val(b)...), true
+	}
+	return appendRaw(dst, m.val(b))
 }
 
 // plainString reports whether the raw JSON string is written back

@@ -47,7 +47,10 @@ type input struct {
 	format Format
 	// The CloudEvents attributes, unquoted; strings are made when read.
 	id, source, typ, subject []byte
-	time                     time.Time
+	// sourceJSON is the source member of a structured-mode CloudEvent as
+	// written, when appendString writes source the same; nil otherwise.
+	sourceJSON []byte
+	time       time.Time
 	// timeText is the time attribute as written when it is also how
 	// derived events write time (see parseTime); nil otherwise.
 	timeText []byte
@@ -76,6 +79,10 @@ type input struct {
 	// scratch is where derived events are written before being copied
 	// to a buffer of their size.
 	scratch []byte
+	// lastSource is the source of the events last derived from a
+	// CloudEvent, kept across events: the next event of the same source
+	// shares the string.
+	lastSource string
 
 	vals [numVars]ref.Val
 	used uint16 // the slots of vals set
@@ -229,32 +236,56 @@ var contextAttributes = map[string]bool{
 	"datacontenttype": true, "dataschema": true, "data": true, "data_base64": true,
 }
 
-// attribute returns the name of the context attribute key is, "" for an
+// attr is a CloudEvents context attribute of a structured-mode event.
+type attr uint8
+
+const (
+	attrExtension attr = iota // not a context attribute
+	attrSpecversion
+	attrID
+	attrSource
+	attrType
+	attrSubject
+	attrTime
+	attrContentType
+	attrDataschema
+	attrData
+	attrDataBase64
+)
+
+// attrNames are the attributes' names, for messages.
+var attrNames = [...]string{
+	attrSpecversion: "specversion", attrID: "id", attrSource: "source", attrType: "type", attrSubject: "subject",
+	attrTime: "time", attrContentType: "datacontenttype", attrDataschema: "dataschema", attrData: "data",
+	attrDataBase64: "data_base64",
+}
+
+// attribute returns the context attribute key names, attrExtension for an
 // extension (without allocating).
-func attribute(key []byte) string {
+func attribute(key []byte) attr {
 	switch string(key) {
 	case "specversion":
-		return "specversion"
+		return attrSpecversion
 	case "id":
-		return "id"
+		return attrID
 	case "source":
-		return "source"
+		return attrSource
 	case "type":
-		return "type"
+		return attrType
 	case "subject":
-		return "subject"
+		return attrSubject
 	case "time":
-		return "time"
+		return attrTime
 	case "datacontenttype":
-		return "datacontenttype"
+		return attrContentType
 	case "dataschema":
-		return "dataschema"
+		return attrDataschema
 	case "data":
-		return "data"
+		return attrData
 	case "data_base64":
-		return "data_base64"
+		return attrDataBase64
 	}
-	return ""
+	return attrExtension
 }
 
 // parse reads a product event from rec: a binary-mode CloudEvent when it
@@ -292,7 +323,7 @@ func (in *input) reset() {
 	in.members, in.cache, in.nobj = in.members[:0], in.cache[:0], 0
 	in.rec, in.format, in.time, in.timeText, in.b, in.data, in.env = nil, Plain, time.Time{}, nil, nil, nil, nil
 	in.dataAt, in.envAt, in.dataSplit = 0, 0, false
-	in.id, in.source, in.typ, in.subject = nil, nil, nil, nil
+	in.id, in.source, in.typ, in.subject, in.sourceJSON = nil, nil, nil, nil, nil
 }
 
 func (in *input) parse(rec *event.Record) (*input, error) {
@@ -358,42 +389,49 @@ func (in *input) parseStructured(ms []member) error {
 	var specversion, t, contentType []byte
 	for i := range ms {
 		m := &ms[i]
-		k := attribute(m.key(in.b))
+		key := in.b[m.ks:m.ke]
+		if m.esc {
+			key = m.key(in.b)
+		}
+		k := attribute(key)
 		val := m.val(in.b)
-		if k == "" || k == "data" || k == "dataschema" {
-			if k == "data" { // the last one counts
-				in.data, in.dataAt = val, int(m.vs)
-				in.dataSplit, in.dataFirst, in.dataN = m.split, int(m.sub), int(m.nsub)
-				if string(val) == "null" {
-					in.data = nil
-				}
+		switch k {
+		case attrExtension, attrDataschema:
+			continue
+		case attrData: // the last one counts
+			in.data, in.dataAt = val, int(m.vs)
+			in.dataSplit, in.dataFirst, in.dataN = m.split, int(m.sub), int(m.nsub)
+			if string(val) == "null" {
+				in.data = nil
 			}
 			continue
-		}
-		if k == "data_base64" {
+		case attrDataBase64:
 			return event.Errorf(event.ReasonInvalidEvent, "data_base64 is not supported: data must be JSON")
 		}
 		if val[0] != '"' {
-			return event.Errorf(event.ReasonInvalidEvent, "attribute %s is not a string", k)
+			return event.Errorf(event.ReasonInvalidEvent, "attribute %s is not a string", attrNames[k])
 		}
 		s := val[1 : len(val)-1]
 		if !m.plain {
 			s = unquoteBytes(val)
 		}
 		switch k {
-		case "specversion":
+		case attrSpecversion:
 			specversion = s
-		case "id":
+		case attrID:
 			in.id = s
-		case "source":
-			in.source = s
-		case "type":
+		case attrSource:
+			in.source, in.sourceJSON = s, nil
+			if m.plainText(in.b) {
+				in.sourceJSON = val
+			}
+		case attrType:
 			in.typ = s
-		case "subject":
+		case attrSubject:
 			in.subject = s
-		case "time":
+		case attrTime:
 			t = s
-		case "datacontenttype":
+		case attrContentType:
 			contentType = s
 		}
 	}

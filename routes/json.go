@@ -2,7 +2,9 @@ package routes
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
+	"math/bits"
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -36,7 +38,7 @@ func scanDepth(b []byte, i, depth int) (int, error) {
 		if depth >= maxDepth {
 			return 0, errors.New("JSON nested too deeply")
 		}
-		i = jsonbytes.SkipSpace(b, i+1)
+		i = skipSpace(b, i+1)
 		if i < len(b) && b[i] == '}' {
 			return i + 1, nil
 		}
@@ -48,14 +50,14 @@ func scanDepth(b []byte, i, depth int) (int, error) {
 			if err != nil {
 				return 0, err
 			}
-			i = jsonbytes.SkipSpace(b, end)
+			i = skipSpace(b, end)
 			if i >= len(b) || b[i] != ':' {
 				return 0, errMalformed
 			}
-			if i, err = scanDepth(b, jsonbytes.SkipSpace(b, i+1), depth+1); err != nil {
+			if i, err = scanDepth(b, skipSpace(b, i+1), depth+1); err != nil {
 				return 0, err
 			}
-			i = jsonbytes.SkipSpace(b, i)
+			i = skipSpace(b, i)
 			if i >= len(b) {
 				return 0, errMalformed
 			}
@@ -65,13 +67,13 @@ func scanDepth(b []byte, i, depth int) (int, error) {
 			if b[i] != ',' {
 				return 0, errMalformed
 			}
-			i = jsonbytes.SkipSpace(b, i+1)
+			i = skipSpace(b, i+1)
 		}
 	case c == '[':
 		if depth >= maxDepth {
 			return 0, errors.New("JSON nested too deeply")
 		}
-		i = jsonbytes.SkipSpace(b, i+1)
+		i = skipSpace(b, i+1)
 		if i < len(b) && b[i] == ']' {
 			return i + 1, nil
 		}
@@ -80,7 +82,7 @@ func scanDepth(b []byte, i, depth int) (int, error) {
 			if i, err = scanDepth(b, i, depth+1); err != nil {
 				return 0, err
 			}
-			i = jsonbytes.SkipSpace(b, i)
+			i = skipSpace(b, i)
 			if i >= len(b) {
 				return 0, errMalformed
 			}
@@ -90,7 +92,7 @@ func scanDepth(b []byte, i, depth int) (int, error) {
 			if b[i] != ',' {
 				return 0, errMalformed
 			}
-			i = jsonbytes.SkipSpace(b, i+1)
+			i = skipSpace(b, i+1)
 		}
 	case c == 't':
 		return literal(b, i, "true")
@@ -102,6 +104,14 @@ func scanDepth(b []byte, i, depth int) (int, error) {
 		return scanNumber(b, i)
 	}
 	return 0, errMalformed
+}
+
+// skipSpace is jsonbytes.SkipSpace, the usual case (no white space) first.
+func skipSpace(b []byte, i int) int {
+	if i < len(b) && b[i] > ' ' {
+		return i
+	}
+	return jsonbytes.SkipSpace(b, i)
 }
 
 func literal(b []byte, i int, lit string) (int, error) {
@@ -121,36 +131,71 @@ func scanNumber(b []byte, i int) (int, error) {
 // scanString validates the string starting at b[i] (a quote) and returns
 // the index after its closing quote and whether it holds escapes.
 func scanString(b []byte, i int) (int, bool, error) {
-	escaped := false
-	for i++; i < len(b); i++ {
-		i = skipOrdinary(b, i)
+	end, kind, err := scanText(b, i)
+	return end, kind&textEscaped != 0, err
+}
+
+// textKind says what a JSON string holds besides plain ASCII.
+type textKind uint8
+
+const (
+	textEscaped  textKind = 1 << iota // a backslash escape
+	textNonASCII                      // a byte ≥ 0x80, raw
+)
+
+// scanText validates the string starting at b[i] (a quote) and returns the
+// index after its closing quote and what it holds. Runs of plain ASCII are
+// skipped eight bytes at a time.
+func scanText(b []byte, i int) (int, textKind, error) {
+	var kind textKind
+	for i++; ; i++ {
+		for len(b)-i >= 8 {
+			if m := specialBytes(binary.LittleEndian.Uint64(b[i:])); m != 0 {
+				i += bits.TrailingZeros64(m) >> 3
+				break
+			}
+			i += 8
+		}
 		if i >= len(b) {
-			break
+			return 0, 0, errMalformed
 		}
 		switch c := b[i]; {
 		case c == '"':
-			return i + 1, escaped, nil
+			return i + 1, kind, nil
 		case c == '\\':
-			escaped = true
+			kind |= textEscaped
 			i++
 			if i >= len(b) {
-				return 0, false, errMalformed
+				return 0, 0, errMalformed
 			}
 			switch b[i] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
 			case 'u':
 				if len(b)-i < 5 || !isHex4(b[i+1:i+5]) {
-					return 0, false, errMalformed
+					return 0, 0, errMalformed
 				}
 				i += 4
 			default:
-				return 0, false, errMalformed
+				return 0, 0, errMalformed
 			}
 		case c < 0x20:
-			return 0, false, errMalformed
+			return 0, 0, errMalformed
+		case c >= utf8.RuneSelf:
+			kind |= textNonASCII
 		}
 	}
-	return 0, false, errMalformed
+}
+
+// specialBytes has the high bit set in the byte of w (eight bytes read as
+// a little-endian word) that is the first quote, backslash, control or
+// non-ASCII byte, if any; bytes above it may be marked wrongly. It is
+// jsonbytes.SkipPlain's test, written here so that scanText's loop has no
+// call in it.
+func specialBytes(w uint64) uint64 {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	quote := w ^ ('"' * ones)
+	bslash := w ^ ('\\' * ones)
+	return (((quote - ones) &^ quote) | ((bslash - ones) &^ bslash) | ((w - 0x20*ones) &^ w) | w) & highs
 }
 
 // skipOrdinary returns the index of the first quote, backslash or control
@@ -278,6 +323,17 @@ func appendString(dst []byte, s string) []byte {
 	return append(dst, '"')
 }
 
+// appendStringBytes is appendString for bytes: plain ASCII is written as
+// it is.
+func appendStringBytes(dst, b []byte) []byte {
+	if jsonbytes.SkipPlain(b, 0) == len(b) {
+		dst = append(dst, '"')
+		dst = append(dst, b...)
+		return append(dst, '"')
+	}
+	return appendString(dst, string(b))
+}
+
 // member is one member of a JSON object: where its key (quotes excluded)
 // and raw value are in the record's value. It holds no pointer, so that
 // splitting objects costs the garbage collector nothing; the member's
@@ -291,13 +347,21 @@ type member struct {
 	sub, nsub int32
 	split     bool
 	esc       bool // the key has escapes
-	// plain is set when the value is a string without escapes (by the
-	// splitter; objectMembers leaves it unset).
-	plain bool
+	// plain is set when the value is a string without escapes, ascii when
+	// it is moreover all ASCII (by the splitter; objectMembers leaves both
+	// unset).
+	plain, ascii bool
 }
 
 // val returns the member's raw value.
 func (m *member) val(b []byte) []byte { return b[m.vs:m.ve] }
+
+// plainText reports whether the member's value is a string appendString
+// writes back as it was read (see plainString), using what the splitter
+// learnt of it when it can.
+func (m *member) plainText(b []byte) bool {
+	return m.ascii || plainString(m.val(b))
+}
 
 // splitter validates JSON objects and splits them into members, the
 // objects in their members too (not those in arrays): the members of each
@@ -315,7 +379,7 @@ type splitter struct {
 func (sp *splitter) object(i, depth int, top bool) (end, first, n int, err error) {
 	b := sp.b
 	base := len(sp.stack)
-	i = jsonbytes.SkipSpace(b, i+1)
+	i = skipSpace(b, i+1)
 	if i < len(b) && b[i] == '}' {
 		return i + 1, len(sp.out), 0, nil
 	}
@@ -323,43 +387,57 @@ func (sp *splitter) object(i, depth int, top bool) (end, first, n int, err error
 		if i >= len(b) || b[i] != '"' {
 			return 0, 0, 0, errMalformed
 		}
-		kend, esc, err := scanString(b, i)
+		ks := i + 1
+		kend, kkind, err := scanText(b, i)
 		if err != nil {
 			return 0, 0, 0, err
 		}
-		m := member{ks: int32(i + 1), ke: int32(kend - 1), esc: esc}
-		i = jsonbytes.SkipSpace(b, kend)
+		i = skipSpace(b, kend)
 		if i >= len(b) || b[i] != ':' {
 			return 0, 0, 0, errMalformed
 		}
-		vs := jsonbytes.SkipSpace(b, i+1)
-		var ve int
+		vs := skipSpace(b, i+1)
+		var ve, sub, nsub int
+		var vkind textKind
+		str, obj := false, false
 		switch {
 		case vs >= len(b):
 			return 0, 0, 0, errMalformed
 		case b[vs] == '"':
-			var vesc bool
-			ve, vesc, err = scanString(b, vs)
-			m.plain = !vesc
+			str = true
+			ve, vkind, err = scanText(b, vs)
 		case b[vs] == '{':
+			obj = true
 			d := depth + 1
-			if top && m.is(b, "data") {
+			if top && isKey(b, ks, kend-1, kkind, "data") {
 				d = depth
 			} else if depth >= maxDepth {
 				return 0, 0, 0, errors.New("JSON nested too deeply")
 			}
-			var sub, nsub int
 			ve, sub, nsub, err = sp.object(vs, d, false)
-			m.sub, m.nsub, m.split = int32(sub), int32(nsub), true
+		case b[vs] == '-' || b[vs]-'0' <= 9:
+			var ok bool
+			if ve, ok = jsonbytes.ScanNumber(b, vs); !ok {
+				err = errMalformed
+			}
 		default:
 			ve, err = scanDepth(b, vs, depth)
 		}
 		if err != nil {
 			return 0, 0, 0, err
 		}
-		m.vs, m.ve = int32(vs), int32(ve)
-		sp.stack = append(sp.stack, m)
-		i = jsonbytes.SkipSpace(b, ve)
+		// The member is written in place, field by field: building it
+		// aside and copying it costs more.
+		sp.stack = append(sp.stack, member{})
+		m := &sp.stack[len(sp.stack)-1]
+		m.ks, m.ke, m.vs, m.ve = int32(ks), int32(kend-1), int32(vs), int32(ve)
+		m.esc = kkind&textEscaped != 0
+		if obj {
+			m.sub, m.nsub, m.split = int32(sub), int32(nsub), true
+		} else if str {
+			m.plain, m.ascii = vkind&textEscaped == 0, vkind == 0
+		}
+		i = skipSpace(b, ve)
 		if i >= len(b) {
 			return 0, 0, 0, errMalformed
 		}
@@ -372,8 +450,17 @@ func (sp *splitter) object(i, depth int, top bool) (end, first, n int, err error
 		if b[i] != ',' {
 			return 0, 0, 0, errMalformed
 		}
-		i = jsonbytes.SkipSpace(b, i+1)
+		i = skipSpace(b, i+1)
 	}
+}
+
+// isKey reports whether the key b[ks:ke], of the kind scanText found, is
+// name.
+func isKey(b []byte, ks, ke int, kind textKind, name string) bool {
+	if kind&textEscaped == 0 {
+		return string(b[ks:ke]) == name
+	}
+	return unquote(b[ks-1:ke+1]) == name
 }
 
 // key returns the member's key, unquoted; without escapes it is a slice of

@@ -202,6 +202,7 @@ func (c *compiler) route(n *yaml.Node) *route {
 					c.errorf(v, "route name %q must be 1 to 100 letters, digits, '.', '_' or '-'", s)
 				}
 				r.name, r.plainSource = s, "/routes/"+s
+				r.plainSourceJSON = appendString(nil, r.plainSource)
 			}
 		case "description":
 			c.scalar(v, "description")
@@ -244,6 +245,7 @@ func (c *compiler) route(n *yaml.Node) *route {
 				c.errorf(on, "%s: emit[%d]: operation name %q is used twice", what, i, op.key)
 			}
 			keys[op.key] = true
+			op.idSuffix = idSuffix(r.name, op.key)
 			r.ops = append(r.ops, op)
 		}
 	}
@@ -295,6 +297,7 @@ func (c *compiler) operation(n *yaml.Node, routeWhat string, index int) *operati
 				op.spec = spec
 				if spec != nil {
 					op.typeJSON = appendString(nil, spec.Type)
+					op.typeField = append([]byte(`,"type":`), op.typeJSON...)
 				}
 			}
 		case "name":

@@ -37,8 +37,9 @@ type route struct {
 	when   *program // nil: every event of the topics
 	ops    []*operation
 	// plainSource is the derived source of a plain JSON record's
-	// operations: "/routes/<name>".
-	plainSource string
+	// operations: "/routes/<name>"; plainSourceJSON is it as a JSON string.
+	plainSource     string
+	plainSourceJSON []byte
 }
 
 // operation is one Braze operation a route produces.
@@ -51,8 +52,12 @@ type operation struct {
 
 	workspace, partitionKey, scheduleKey, deliverBy *program
 	body                                            *node
-	// typeJSON is spec.Type written as a JSON string.
-	typeJSON []byte
+	// typeJSON is spec.Type written as a JSON string; typeField is the
+	// derived event's member `,"type":<typeJSON>`.
+	typeJSON, typeField []byte
+	// idSuffix is what follows the product event's identity in the input
+	// of the derived id: "\x00<route>\x00<key>" (DerivedID).
+	idSuffix []byte
 }
 
 // program is one compiled expression and where it was written.

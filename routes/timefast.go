@@ -22,13 +22,15 @@ func parseUsualTime(t []byte) (tm time.Time, canonical, ok bool) {
 	if len(t) < 20 || t[4] != '-' || t[7] != '-' || t[10] != 'T' || t[13] != ':' || t[16] != ':' || t[len(t)-1] != 'Z' {
 		return time.Time{}, false, false
 	}
-	year, ok1 := digits(t[0:4])
-	month, ok2 := digits(t[5:7])
-	day, ok3 := digits(t[8:10])
-	hour, ok4 := digits(t[11:13])
-	minute, ok5 := digits(t[14:16])
-	sec, ok6 := digits(t[17:19])
-	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) ||
+	century, ok1 := twoDigits(t[0], t[1])
+	yy, ok2 := twoDigits(t[2], t[3])
+	month, ok3 := twoDigits(t[5], t[6])
+	day, ok4 := twoDigits(t[8], t[9])
+	hour, ok5 := twoDigits(t[11], t[12])
+	minute, ok6 := twoDigits(t[14], t[15])
+	sec, ok7 := twoDigits(t[17], t[18])
+	year := century*100 + yy
+	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6 && ok7) ||
 		month < 1 || month > 12 || day < 1 || day > daysIn(month, year) || hour > 23 || minute > 59 || sec > 59 {
 		return time.Time{}, false, false
 	}
@@ -75,6 +77,12 @@ func daysSinceEpoch(year, month, day int) int64 {
 	doy := (153*m+2)/5 + int64(day) - 1    // [0, 365]
 	doe := yoe*365 + yoe/4 - yoe/100 + doy // [0, 146096]
 	return era*146097 + doe - 719468
+}
+
+// twoDigits reads two decimal digits.
+func twoDigits(hi, lo byte) (int, bool) {
+	h, l := hi-'0', lo-'0'
+	return int(h)*10 + int(l), h <= 9 && l <= 9
 }
 
 // digits reads a run of decimal digits.

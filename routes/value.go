@@ -125,9 +125,20 @@ func (o *object) member(key string) int {
 		return -1
 	}
 	first, n := o.index()
+	return in.find(first, n, key)
+}
+
+// find returns the index of the member named key among in.members[first:
+// first+n], -1 when there is none. The last duplicate wins, as in
+// encoding/json.
+func (in *input) find(first, n int, key string) int {
 	for i := first + n - 1; i >= first; i-- {
 		m := &in.members[i]
-		if m.is(in.b, key) {
+		if m.esc {
+			if m.is(in.b, key) {
+				return i
+			}
+		} else if int(m.ke-m.ks) == len(key) && string(in.b[m.ks:m.ke]) == key {
 			return i
 		}
 	}
