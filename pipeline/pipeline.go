@@ -124,11 +124,11 @@ type item struct {
 	// Err is why the event is refused before any check (an *event.Error).
 	Err  error
 	Lane int
-	// msg is the consumed message of a Braze event read from Kafka; for
-	// the others, done reports the item's outcome durable and handBack
-	// that it gets none from this process (it is stopping).
-	msg            *consumer.Message
-	done, handBack func()
+	// msg is the consumed message of a Braze event read from Kafka; fan
+	// is the product record an item derived by a route shares with the
+	// other items derived from it.
+	msg *consumer.Message
+	fan *fanOut
 	// route, opKey and opType name the route and operation that derived
 	// the item, derivedID its id (empty for a Braze event read from Kafka).
 	route, opKey, opType, derivedID string
@@ -148,7 +148,7 @@ func (m *item) Done() {
 		m.msg.Done()
 		return
 	}
-	m.done()
+	m.fan.finish(false)
 }
 
 // HandBack reports that the item gets no outcome from this process.
@@ -157,18 +157,17 @@ func (m *item) HandBack() {
 		m.msg.HandBack()
 		return
 	}
-	m.handBack()
+	m.fan.finish(true)
 }
 
 // Handle implements consumer.Handler.
 func (p *Pipeline) Handle(ctx context.Context, m *consumer.Message) error {
-	it := &item{Record: m.Record, Event: m.Event, Err: m.Err, Lane: m.Lane, msg: m}
 	if p.router != nil {
 		if res, ok := p.router.Route(&m.Record); ok {
-			return p.handleRouted(ctx, it, res)
+			return p.handleRouted(ctx, &m.Record, m.Lane, m, res)
 		}
 	}
-	return p.handle(ctx, it)
+	return p.handle(ctx, &item{Record: m.Record, Event: m.Event, Err: m.Err, Lane: m.Lane, msg: m})
 }
 
 // handle takes one event through the checks to the dispatcher. It returns

@@ -25,49 +25,38 @@ const (
 // handleRouted takes a product event through its routes. Every derived
 // operation goes through the same checks, dispatcher, dead-lettering and
 // results as a Braze event read from Kafka; a failing route is dead-lettered
-// as route_error. The product record is done once every outcome derived
-// from it is durable; with none (no route matched, skip policy), at once.
-func (p *Pipeline) handleRouted(ctx context.Context, m *item, res *routes.Result) error {
-	var items []*item
-	switch {
-	case res.Err != nil:
-		items = append(items, &item{Record: m.Record, Err: res.Err, Lane: m.Lane})
-	default:
-		plain := res.Format == routes.Plain
-		for _, f := range res.Failures {
-			items = append(items, &item{Record: m.Record, Err: f.Err, Lane: m.Lane, route: f.Route, opKey: f.Op, opType: f.Type, plain: plain})
-		}
-		for i := range res.Ops {
-			op := &res.Ops[i]
-			items = append(items, &item{Record: m.Record, Event: op.Event, Err: op.Err, Lane: m.Lane,
-				route: op.Route, opKey: op.Key, opType: op.Type, derivedID: op.ID, plain: plain})
-		}
+// as route_error. The product record (rec, read from a topic of the lane;
+// owner is told its outcome) is done once every outcome derived from it is
+// durable; with none (no route matched, skip policy), at once.
+func (p *Pipeline) handleRouted(ctx context.Context, rec *event.Record, lane int, owner completer, res *routes.Result) error {
+	n := len(res.Failures) + len(res.Ops)
+	if res.Err != nil {
+		n = 1
 	}
-	if len(items) == 0 {
-		m.Done()
+	if n == 0 {
+		owner.Done()
 		return nil
 	}
-	// The product record is done when all its items are; if any of them
-	// was handed back (the gateway is stopping), it is handed back too.
-	var pending atomic.Int32
-	var handedBack atomic.Bool
-	pending.Store(int32(len(items)))
-	finish := func() {
-		if pending.Add(-1) != 0 {
-			return
+	f := &fanOut{owner: owner}
+	f.pending.Store(int32(n))
+	plain := res.Format == routes.Plain
+	for i := range n {
+		it := &f.first
+		if i > 0 {
+			it = new(item)
 		}
-		if handedBack.Load() {
-			m.HandBack()
-		} else {
-			m.Done()
+		it.Record, it.Lane, it.fan = *rec, lane, f
+		switch {
+		case res.Err != nil:
+			it.Err = res.Err
+		case i < len(res.Failures):
+			fl := &res.Failures[i]
+			it.Err, it.route, it.opKey, it.opType, it.plain = fl.Err, fl.Route, fl.Op, fl.Type, plain
+		default:
+			op := &res.Ops[i-len(res.Failures)]
+			it.Event, it.Err, it.route, it.opKey, it.opType, it.derivedID, it.plain =
+				op.Event, op.Err, op.Route, op.Key, op.Type, op.ID, plain
 		}
-	}
-	handBack := func() {
-		handedBack.Store(true)
-		finish()
-	}
-	for _, it := range items {
-		it.done, it.handBack = finish, handBack
 		if err := p.handle(ctx, it); err != nil {
 			// ctx ended: the items not handed on never finish, so the
 			// product record stays uncommitted and is read again (the
@@ -76,6 +65,41 @@ func (p *Pipeline) handleRouted(ctx context.Context, m *item, res *routes.Result
 		}
 	}
 	return nil
+}
+
+// completer is told the outcome of a consumed record (a *consumer.Message).
+type completer interface {
+	// Done reports the record's outcome durable.
+	Done()
+	// HandBack reports that the record gets none from this process.
+	HandBack()
+}
+
+// fanOut is what the items derived from one product record share: the
+// record is done when all of them are, and handed back (the gateway is
+// stopping) if any of them was.
+type fanOut struct {
+	owner      completer
+	pending    atomic.Int32
+	handedBack atomic.Bool
+	// first is the first derived item, allocated with the fanOut: most
+	// product events produce one operation.
+	first item
+}
+
+// finish counts one derived item down.
+func (f *fanOut) finish(handedBack bool) {
+	if handedBack {
+		f.handedBack.Store(true)
+	}
+	if f.pending.Add(-1) != 0 {
+		return
+	}
+	if f.handedBack.Load() {
+		f.owner.HandBack()
+	} else {
+		f.owner.Done()
+	}
 }
 
 // deadLetterRecord is the record written to the dead-letter topic for m:

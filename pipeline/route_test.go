@@ -144,17 +144,18 @@ func newRoutedEnv(t *testing.T, deadLetterUnmatched bool, sent ...string) *route
 // handle passes a product record through the pipeline as the consumer would.
 func (e *routedEnv) handle(t *testing.T, rec event.Record) {
 	t.Helper()
-	it := &item{Record: rec,
-		done:     func() { e.mu.Lock(); e.done++; e.mu.Unlock() },
-		handBack: func() { e.mu.Lock(); e.back++; e.mu.Unlock() }}
-	res, ok := e.p.router.Route(&it.Record)
+	res, ok := e.p.router.Route(&rec)
 	if !ok {
 		t.Fatalf("topic %s is not routed", rec.Topic)
 	}
-	if err := e.p.handleRouted(context.Background(), it, res); err != nil {
+	if err := e.p.handleRouted(context.Background(), &rec, 0, e, res); err != nil {
 		t.Fatal(err)
 	}
 }
+
+// Done and HandBack count the product records' outcomes.
+func (e *routedEnv) Done()     { e.mu.Lock(); e.done++; e.mu.Unlock() }
+func (e *routedEnv) HandBack() { e.mu.Lock(); e.back++; e.mu.Unlock() }
 
 func (e *routedEnv) finished() (done, back int) {
 	e.mu.Lock()
@@ -345,9 +346,9 @@ func TestPlainRecordDeadLetterKeepsOrigin(t *testing.T) {
 	rec := &fakeRecorder{}
 	d := &fakeDispatcher{}
 	p := New(Config{}, Deps{Dispatcher: d, Recorder: rec, Router: tableRouter{t: tab}})
-	it := &item{Record: event.Record{Topic: "signups", Partition: 2, Offset: 40, Value: []byte(`{"s":"x"}`)}, done: func() {}, handBack: func() {}}
-	res, _ := p.router.Route(&it.Record)
-	if err := p.handleRouted(context.Background(), it, res); err != nil {
+	product := event.Record{Topic: "signups", Partition: 2, Offset: 40, Value: []byte(`{"s":"x"}`)}
+	res, _ := p.router.Route(&product)
+	if err := p.handleRouted(context.Background(), &product, 0, &routedEnv{}, res); err != nil {
 		t.Fatal(err)
 	}
 	d.jobs[0].Done(dispatcher.Result{Outcome: dispatcher.DeadLettered, Reason: event.ReasonRetriesExhausted})
