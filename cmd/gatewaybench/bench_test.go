@@ -2,8 +2,11 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -11,7 +14,49 @@ import (
 
 	"github.com/brazegw/gateway/braze/rules"
 	"github.com/brazegw/gateway/event"
+	"github.com/brazegw/gateway/routes"
 )
+
+// TestRoutedEventIsTheBacklogEvent checks that the routed scenario sends
+// what the backlog scenario sends: benchRoutes turns each product event
+// into the trigger appendEvent writes, recipients, properties and
+// batching key alike.
+func TestRoutedEventIsTheBacklogEvent(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 123456789, time.UTC)
+	tab, err := routes.Parse("bench.yaml", fmt.Appendf(nil, benchRoutes, "in", campaignID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		user := userID(i)
+		res := tab.Route(&event.Record{Topic: "in", Key: user, Value: appendProductEvent(nil, "benchx.", i, user, now)}, event.Limits{})
+		if res.Err != nil || len(res.Failures) != 0 || len(res.Ops) != 1 || res.Ops[0].Err != nil {
+			t.Fatalf("event %d: routed to %+v", i, res)
+		}
+		routed := res.Ops[0].Event
+		direct, err := event.Decode(&event.Record{Key: user, Value: appendEvent(nil, "benchx.", i, user, now)}, event.Limits{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if routed.Spec != direct.Spec || routed.Batch.Key != direct.Batch.Key || routed.PartitionKey != direct.PartitionKey {
+			t.Fatalf("event %d: routed %s/%s/%s, direct %s/%s/%s", i, routed.Spec.Type, routed.Batch.Key, routed.PartitionKey,
+				direct.Spec.Type, direct.Batch.Key, direct.PartitionKey)
+		}
+		// Equal as JSON values: CEL reads sent_ns, a 19-digit number, as a
+		// double, as JSON numbers are (the sink's latency is off by less
+		// than a microsecond).
+		var rv, dv any
+		if err := json.Unmarshal(routed.Data, &rv); err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(direct.Data, &dv); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(rv, dv) {
+			t.Fatalf("event %d: routed data\n%s\ndirect data\n%s", i, routed.Data, direct.Data)
+		}
+	}
+}
 
 // TestAppendEvent checks that the generated events are valid, batchable
 // messaging events that all share one batching key, so that a backlog can

@@ -41,6 +41,7 @@ func (e *env) gatewayConfig(t topicSet, adminAddr string) app.Config {
 	if e.opts.maxInflight > 0 {
 		cfg.Kafka.MaxInflight = e.opts.maxInflight
 	}
+	cfg.Routes.File = t.routes
 	cfg.Admin.Addr = adminAddr
 	cfg.Admin.Pprof = true
 	cfg.Log.Level = "warn"

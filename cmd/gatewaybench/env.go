@@ -173,7 +173,10 @@ type topicSet struct {
 	input, dlq, results  string
 	partitions           int
 	group, baselineGroup string
-	allTopics            []string
+	// routes is the routes file of a routed run, "" otherwise: the input
+	// then holds product events.
+	routes    string
+	allTopics []string
 }
 
 func newTopicSet(partitions int) topicSet {
@@ -241,9 +244,13 @@ func (p *producer) produce(ctx context.Context) {
 	i := p.next
 	p.next++
 	user := userID(i % p.users)
+	appendValue := appendEvent
+	if p.t.routes != "" {
+		appendValue = appendProductEvent
+	}
 	rec := &kgo.Record{
 		Key:     user,
-		Value:   appendEvent(make([]byte, 0, 400), p.t.prefix, i, user, time.Now()),
+		Value:   appendValue(make([]byte, 0, 400), p.t.prefix, i, user, time.Now()),
 		Headers: []kgo.RecordHeader{{Key: "content-type", Value: []byte("application/cloudevents+json")}},
 	}
 	p.wg.Add(1)
@@ -308,6 +315,49 @@ func appendEvent(dst []byte, prefix string, i int, user []byte, now time.Time) [
 	dst = append(dst, `","first_name":"Ann","sent_ns":`...)
 	dst = strconv.AppendInt(dst, now.UnixNano(), 10)
 	return append(dst, `}}]}}`...)
+}
+
+// appendProductEvent appends the product event that benchRoutes turns into
+// what appendEvent writes: a one-time password a service asked to send,
+// about 300 bytes.
+func appendProductEvent(dst []byte, prefix string, i int, user []byte, now time.Time) []byte {
+	dst = append(dst, `{"specversion":"1.0","id":"`...)
+	dst = append(dst, prefix...)
+	dst = strconv.AppendInt(dst, int64(i), 10)
+	dst = append(dst, `","source":"/accounts","type":"com.example.login.otp_requested","time":"`...)
+	dst = now.UTC().AppendFormat(dst, time.RFC3339Nano)
+	dst = append(dst, `","data":{"user_id":"`...)
+	dst = append(dst, user...)
+	dst = append(dst, `","otp":"`...)
+	dst = strconv.AppendInt(dst, int64(100000+i%900000), 10)
+	dst = append(dst, `","profile":{"first_name":"Ann","locale":"en"},"channel":"email","sent_ns":`...)
+	dst = strconv.AppendInt(dst, now.UnixNano(), 10)
+	return append(dst, `}}`...)
+}
+
+// benchRoutes is a typical route (docs/routing.md): a condition on the
+// type, one campaign trigger for the user with three trigger properties.
+const benchRoutes = `routes:
+  - name: otp
+    topics: [%s]
+    when: type == "com.example.login.otp_requested"
+    emit:
+      - type: braze.campaigns.trigger.send
+        partition_key: data.user_id
+        body:
+          campaign_id: '"%s"'
+          recipients:
+            - external_user_id: data.user_id
+              trigger_properties:
+                otp: data.otp
+                first_name: data.profile.first_name
+                sent_ns: data.sent_ns
+`
+
+// writeRoutes writes the routes file of a routed run over t's input.
+func (e *env) writeRoutes(t topicSet) (string, error) {
+	path := filepath.Join(e.tmp, t.prefix+"routes.yaml")
+	return path, os.WriteFile(path, fmt.Appendf(nil, benchRoutes, t.input, campaignID), 0o644)
 }
 
 // sink sits in front of the simulator: it counts requests and recipients

@@ -15,11 +15,14 @@
 //	baseline    a minimal kafka-go consume-and-commit loop over the same data
 //	            (the ceiling the Kafka client allows), as a child process too
 //	backlog     N pre-loaded single-recipient trigger events, one gateway
+//	routed      the backlog as N product events that a typical route turns
+//	            into the same triggers (docs/routing.md): what routing costs
 //	latency     a steady rate (-rate) for -duration; p50/p99 produce→receipt
 //	memory      a -memory-n backlog (default 5,000,000): peak RSS must stay flat
 //	partitions  the backlog (-scale-n events) over 1, 3, 6 and 12 partitions
 //	replicas    the backlog (-scale-n events) with 1, 2 and 3 gateway replicas
-//	all         baseline, backlog, latency, partitions, replicas, memory
+//	all         baseline, backlog, routed, latency, partitions, replicas,
+//	            memory
 //
 // The machine is usually shared: compare the ratios of one run (gateway
 // over baseline), not absolute figures between runs. Linux only (/proc).
@@ -72,7 +75,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	var o options
 	fs := flag.NewFlagSet("gatewaybench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&o.scenario, "scenario", "backlog", "comma-separated: baseline, backlog, latency, memory, partitions, replicas, or all")
+	fs.StringVar(&o.scenario, "scenario", "backlog", "comma-separated: baseline, backlog, routed, latency, memory, partitions, replicas, or all")
 	fs.IntVar(&o.n, "n", 1_000_000, "events of the backlog and baseline scenarios")
 	fs.IntVar(&o.memoryN, "memory-n", 5_000_000, "events of the memory scenario")
 	fs.IntVar(&o.scaleN, "scale-n", 300_000, "events of each partitions and replicas run")
@@ -85,7 +88,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.memoryLimit, "memory-limit", "", "run the gateway with this soft memory limit (GOMEMLIMIT, e.g. 96MiB; default: none)")
 	fs.StringVar(&o.brokers, "brokers", "", "comma-separated brokers of a running cluster (default: an embedded broker in this process)")
 	fs.StringVar(&o.gateway, "gateway", "", "gateway binary to run (default: build ./cmd/gateway)")
-	fs.StringVar(&o.profile, "profile", "", "write a CPU profile of the gateway during the backlog scenario to this file (and a heap profile to FILE.heap)")
+	fs.StringVar(&o.profile, "profile", "", "write a CPU profile of the gateway during the backlog scenario to this file (and a heap profile to FILE.heap; the routed scenario's to FILE.routed)")
 	fs.IntVar(&o.profileSecs, "profile-seconds", 10, "length of the CPU profile")
 	fs.IntVar(&o.users, "users", 1_000_000, "distinct recipients (events cycle through them)")
 	fs.StringVar(&o.out, "out", "", "also write the results table (Markdown) to this file")
@@ -137,7 +140,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-var allScenarios = []string{"baseline", "backlog", "latency", "partitions", "replicas", "memory"}
+var allScenarios = []string{"baseline", "backlog", "routed", "latency", "partitions", "replicas", "memory"}
 
 func parseScenarios(s string) ([]string, error) {
 	var out []string
@@ -146,7 +149,7 @@ func parseScenarios(s string) ([]string, error) {
 		switch name {
 		case "all":
 			out = append(out, allScenarios...)
-		case "baseline", "backlog", "latency", "memory", "partitions", "replicas":
+		case "baseline", "backlog", "routed", "latency", "memory", "partitions", "replicas":
 			out = append(out, name)
 		case "":
 		default:
@@ -168,6 +171,13 @@ func (e *env) scenario(ctx context.Context, name string) ([]result, error) {
 		return []result{r}, err
 	case "backlog":
 		r, err := e.backlog(ctx, runSpec{name: "backlog", n: o.n, partitions: o.partitions, replicas: 1, profile: o.profile})
+		return []result{r}, err
+	case "routed":
+		profile := o.profile
+		if profile != "" {
+			profile += ".routed" // the backlog's is the named file
+		}
+		r, err := e.backlog(ctx, runSpec{name: "routed", n: o.n, partitions: o.partitions, replicas: 1, profile: profile, routed: true})
 		return []result{r}, err
 	case "latency":
 		r, err := e.latency(ctx, o.rate, o.duration, o.partitions)

@@ -20,6 +20,9 @@ type runSpec struct {
 	partitions int
 	replicas   int
 	profile    string // CPU profile path (first replica), "" for none
+	// routed runs the backlog as product events and the gateway with a
+	// route that turns each into the trigger the backlog holds.
+	routed bool
 }
 
 // result is one row of the report.
@@ -63,6 +66,12 @@ func (e *env) timeout(n int) time.Duration {
 func (e *env) backlog(ctx context.Context, s runSpec) (result, error) {
 	res := result{name: s.name, system: "gateway", n: s.n, partitions: s.partitions, replicas: s.replicas}
 	t := newTopicSet(s.partitions)
+	if s.routed {
+		var err error
+		if t.routes, err = e.writeRoutes(t); err != nil {
+			return res, err
+		}
+	}
 	if err := e.createTopics(ctx, t); err != nil {
 		return res, err
 	}
