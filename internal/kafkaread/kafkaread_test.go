@@ -215,11 +215,22 @@ func TestReadWaitsOnASlowReceiver(t *testing.T) {
 	defer func(d time.Duration) { readTimeout = d }(readTimeout)
 	readTimeout = 200 * time.Millisecond
 	k := startKafka(t, "127.0.0.1:0", "slow")
-	produce(t, k.Addrs(), "slow", 0, 2000, 100, 0)
+	// 2,000 records of 1 KB: a fetch (1 MB) is many reads of the
+	// connection, some of them after the receiver held records back.
+	w := &kafka.Writer{Addr: kafka.TCP(k.Addrs()...), Topic: "slow", Balancer: toPartition(1), BatchSize: 100,
+		BatchTimeout: time.Millisecond, RequiredAcks: kafka.RequireAll}
+	defer w.Close()
+	msgs := make([]kafka.Message, 2000)
+	for i := range msgs {
+		msgs[i].Value = make([]byte, 1000)
+	}
+	if err := w.WriteMessages(context.Background(), msgs...); err != nil {
+		t.Fatal(err)
+	}
 	cfg := config(k.Addrs(), "slow")
-	cfg.MaxBytes = 1 << 20 // one fetch returns every record
+	cfg.MaxBytes = 1 << 20
 	var failures atomic.Int32
-	cfg.OnError = func(error) { failures.Add(1) }
+	cfg.OnError = func(err error) { failures.Add(1); t.Logf("read failed: %v", err) }
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var n int
@@ -228,7 +239,7 @@ func TestReadWaitsOnASlowReceiver(t *testing.T) {
 			t.Fatalf("record %d has offset %d", n, m.Offset)
 		}
 		n++
-		if n == 1 || n == 1000 {
+		if n == 1 || n == 300 || n == 1500 {
 			time.Sleep(2 * readTimeout) // the receiver's backpressure, not synchronisation
 		}
 		return n < 2000
