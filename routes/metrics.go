@@ -56,38 +56,70 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	return m
 }
 
-// prepare creates the series of a table at zero, so that rates and alerts
-// work before the first event.
-func (m *metrics) prepare(t *Table) {
-	for _, topic := range t.Topics() {
-		for _, r := range []string{resultMatched, resultUnmatched, resultInvalid, resultError} {
-			m.events.WithLabelValues(topic, r)
-		}
-	}
-	for _, r := range t.routes {
-		m.errors.WithLabelValues(r.name)
-		for _, op := range r.ops {
-			m.operations.WithLabelValues(r.name, op.spec.Type)
-		}
-	}
+// counters are a table's series, looked up once when the table is
+// prepared: looking them up by label values for every event cost 3 % of
+// the CPU of a routed backlog.
+type counters struct {
+	events     map[string]*[numResults]prometheus.Counter // by topic, then result
+	errors     map[string]prometheus.Counter              // by route
+	operations map[[2]string]prometheus.Counter           // by route and type
 }
 
-// observe counts a routed event (before the unmatched policy applies).
-func (m *metrics) observe(topic string, res *Result) {
+// The results of routing, in the order of counters.events.
+const (
+	idxMatched = iota
+	idxUnmatched
+	idxInvalid
+	idxError
+	numResults
+)
+
+var resultNames = [numResults]string{idxMatched: resultMatched, idxUnmatched: resultUnmatched,
+	idxInvalid: resultInvalid, idxError: resultError}
+
+// prepare creates the series of a table at zero, so that rates and alerts
+// work before the first event, and gives the table its counters.
+func (m *metrics) prepare(t *Table) {
+	c := &counters{events: map[string]*[numResults]prometheus.Counter{}, errors: map[string]prometheus.Counter{},
+		operations: map[[2]string]prometheus.Counter{}}
+	for _, topic := range t.Topics() {
+		var byResult [numResults]prometheus.Counter
+		for i, r := range resultNames {
+			byResult[i] = m.events.WithLabelValues(topic, r)
+		}
+		c.events[topic] = &byResult
+	}
+	for _, r := range t.routes {
+		c.errors[r.name] = m.errors.WithLabelValues(r.name)
+		for _, op := range r.ops {
+			c.operations[[2]string{r.name, op.spec.Type}] = m.operations.WithLabelValues(r.name, op.spec.Type)
+		}
+	}
+	t.counters = c
+}
+
+// observe counts an event routed by t (before the unmatched policy
+// applies).
+func (m *metrics) observe(t *Table, topic string, res *Result) {
+	result := idxUnmatched
 	switch {
 	case res.Err != nil:
-		m.events.WithLabelValues(topic, resultInvalid).Inc()
+		result = idxInvalid
 	case len(res.Failures) > 0:
-		m.events.WithLabelValues(topic, resultError).Inc()
+		result = idxError
 	case len(res.Matched) > 0:
-		m.events.WithLabelValues(topic, resultMatched).Inc()
-	default:
-		m.events.WithLabelValues(topic, resultUnmatched).Inc()
+		result = idxMatched
+	}
+	c := t.counters
+	if byResult := c.events[topic]; byResult != nil {
+		byResult[result].Inc()
+	} else {
+		m.events.WithLabelValues(topic, resultNames[result]).Inc()
 	}
 	for _, f := range res.Failures {
-		m.errors.WithLabelValues(f.Route).Inc()
+		c.errors[f.Route].Inc()
 	}
 	for i := range res.Ops {
-		m.operations.WithLabelValues(res.Ops[i].Route, res.Ops[i].Type).Inc()
+		c.operations[[2]string{res.Ops[i].Route, res.Ops[i].Type}].Inc()
 	}
 }

@@ -131,7 +131,7 @@ func (r *Router) Route(rec *event.Record) (res *Result, ok bool) {
 		return nil, false
 	}
 	res = t.Route(rec, r.lim)
-	r.m.observe(rec.Topic, res)
+	r.m.observe(t, rec.Topic, res)
 	if res.Err == nil && len(res.Matched) == 0 && len(res.Failures) == 0 && r.cfg.Unmatched == DeadLetter {
 		res.Err = event.Errorf(event.ReasonNoRoute, "no route of version %s matches this product event (topic %s, type %q)",
 			t.Version, rec.Topic, clip(eventType(rec), 100))

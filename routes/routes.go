@@ -27,6 +27,9 @@ type Table struct {
 	paths []pathNode
 	// inputs recycles the storage of product events being routed.
 	inputs sync.Pool
+	// counters are the table's metric series, set by the Router that
+	// puts the table in force (before it does).
+	counters *counters
 }
 
 // route is one compiled route.
