@@ -25,11 +25,7 @@ import (
 // moment after it is created) and returns once it can; it gives up only
 // when its context ends.
 func TestSyncWaitsForTheTopic(t *testing.T) {
-	k, err := embedded.StartKafka("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(k.Close)
+	k, _ := startKafka(t, time.Minute)
 
 	tests := []struct {
 		name   string
@@ -81,17 +77,8 @@ func TestSyncWaitsForTheTopic(t *testing.T) {
 // results, and Sync returns once all of it has been read — also for a
 // partition whose records span several fetches.
 func TestFollowerAppliesOthersResults(t *testing.T) {
-	k, err := embedded.StartKafka("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(k.Close)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	const topic = "results-follow"
-	if err := embedded.CreateTopics(ctx, k.Addrs(), embedded.Topic{Name: topic, Partitions: 2, Compacted: true}); err != nil {
-		t.Fatal(err)
-	}
+	k, ctx := startKafka(t, 30*time.Second, embedded.Topic{Name: topic, Partitions: 2, Compacted: true})
 
 	// Partition 0: a mix of writers and of records that are not results.
 	// Partition 1: enough results of another process for several fetches.

@@ -1,7 +1,6 @@
 package deadletter
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -16,17 +15,8 @@ import (
 // failed, once), the writer writes the record again and reports success
 // once it is acknowledged.
 func TestWriterRetriesAfterABrokerError(t *testing.T) {
-	k, err := embedded.StartKafka("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(k.Close)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := embedded.CreateTopics(ctx, k.Addrs(), embedded.Topic{Name: "retry-dlq", Partitions: 1},
-		embedded.Topic{Name: "retry-results", Partitions: 1, Compacted: true}); err != nil {
-		t.Fatal(err)
-	}
+	k, ctx := startKafka(t, 30*time.Second, embedded.Topic{Name: "retry-dlq", Partitions: 1},
+		embedded.Topic{Name: "retry-results", Partitions: 1, Compacted: true})
 	const topicAuthorizationFailed = 29 // not retriable for kafka-go
 	refused := make(chan struct{})
 	k.Cluster().ControlKey(int16(kmsg.Produce), func(kr kmsg.Request) (kmsg.Response, error, bool) {

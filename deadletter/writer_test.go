@@ -1,7 +1,6 @@
 package deadletter
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"sync"
@@ -23,18 +22,9 @@ import (
 // once with the key source/id and the value json.Marshal gives, and the
 // counter counts them.
 func TestWriterResults(t *testing.T) {
-	k, err := embedded.StartKafka("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(k.Close)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
 	const topic = "results-writer"
-	if err := embedded.CreateTopics(ctx, k.Addrs(), embedded.Topic{Name: topic, Partitions: 3, Compacted: true},
-		embedded.Topic{Name: "dlq-writer", Partitions: 3}); err != nil {
-		t.Fatal(err)
-	}
+	k, ctx := startKafka(t, time.Minute, embedded.Topic{Name: topic, Partitions: 3, Compacted: true},
+		embedded.Topic{Name: "dlq-writer", Partitions: 3})
 	cfg := DefaultConfig()
 	cfg.Brokers, cfg.ResultsTopic, cfg.DLQTopic = k.Addrs(), topic, "dlq-writer"
 	reg := prometheus.NewRegistry()

@@ -301,12 +301,8 @@ func userID(u int) []byte { return fmt.Appendf(nil, "user-%07d", u) }
 // campaign for one recipient, about 330 bytes. sent_ns carries the produce
 // time to the sink, which measures produce→receipt latency with it.
 func appendEvent(dst []byte, prefix string, i int, user []byte, now time.Time) []byte {
-	dst = append(dst, `{"specversion":"1.0","id":"`...)
-	dst = append(dst, prefix...)
-	dst = strconv.AppendInt(dst, int64(i), 10)
-	dst = append(dst, `","source":"/bench","type":"braze.campaigns.trigger.send","time":"`...)
-	dst = now.UTC().AppendFormat(dst, time.RFC3339Nano)
-	dst = append(dst, `","partitionkey":"`...)
+	dst = appendEnvelope(dst, prefix, i, "/bench", "braze.campaigns.trigger.send", now)
+	dst = append(dst, `,"partitionkey":"`...)
 	dst = append(dst, user...)
 	dst = append(dst, `","data":{"campaign_id":"`+campaignID+`","recipients":[{"external_user_id":"`...)
 	dst = append(dst, user...)
@@ -317,16 +313,27 @@ func appendEvent(dst []byte, prefix string, i int, user []byte, now time.Time) [
 	return append(dst, `}}]}}`...)
 }
 
+// appendEnvelope appends the start of event i of a run: a structured-mode
+// CloudEvent's attributes up to its time, without a closing brace.
+func appendEnvelope(dst []byte, prefix string, i int, source, typ string, now time.Time) []byte {
+	dst = append(dst, `{"specversion":"1.0","id":"`...)
+	dst = append(dst, prefix...)
+	dst = strconv.AppendInt(dst, int64(i), 10)
+	dst = append(dst, `","source":"`...)
+	dst = append(dst, source...)
+	dst = append(dst, `","type":"`...)
+	dst = append(dst, typ...)
+	dst = append(dst, `","time":"`...)
+	dst = now.UTC().AppendFormat(dst, time.RFC3339Nano)
+	return append(dst, '"')
+}
+
 // appendProductEvent appends the product event that benchRoutes turns into
 // what appendEvent writes: a one-time password a service asked to send,
 // about 300 bytes.
 func appendProductEvent(dst []byte, prefix string, i int, user []byte, now time.Time) []byte {
-	dst = append(dst, `{"specversion":"1.0","id":"`...)
-	dst = append(dst, prefix...)
-	dst = strconv.AppendInt(dst, int64(i), 10)
-	dst = append(dst, `","source":"/accounts","type":"com.example.login.otp_requested","time":"`...)
-	dst = now.UTC().AppendFormat(dst, time.RFC3339Nano)
-	dst = append(dst, `","data":{"user_id":"`...)
+	dst = appendEnvelope(dst, prefix, i, "/accounts", "com.example.login.otp_requested", now)
+	dst = append(dst, `,"data":{"user_id":"`...)
 	dst = append(dst, user...)
 	dst = append(dst, `","otp":"`...)
 	dst = strconv.AppendInt(dst, int64(100000+i%900000), 10)
