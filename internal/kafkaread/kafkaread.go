@@ -40,6 +40,12 @@ type Config struct {
 	Logger *zap.Logger
 	// OnError, if set, is told of every failed attempt (for a metric).
 	OnError func(error)
+	// Next, if set, is called before every fetch with the offset the fetch
+	// would start at and whether the previous fetch reached the end of the
+	// partition; the fetch starts at the offset it returns instead, when
+	// that is higher (the records between are not read). It may wait. An
+	// error ends the attempt, as a failed read does.
+	Next func(ctx context.Context, offset int64, atEnd bool) (int64, error)
 }
 
 // readTimeout bounds how long a connection may stay silent beyond MaxWait:
@@ -98,6 +104,7 @@ type reader struct {
 	log       *zap.Logger
 	offset    int64 // next record to deliver, or a FirstOffset/LastOffset sentinel
 	delivered int64 // records delivered so far
+	atEnd     bool  // the last fetch reached the partition's end
 }
 
 // session connects to the partition's leader and reads from it until a
@@ -114,6 +121,7 @@ func (r *reader) session(ctx context.Context, deliver func(kafka.Message) bool) 
 	if err := r.seek(ctx, conn); err != nil {
 		return err
 	}
+	r.atEnd = false
 	for {
 		if err := r.fetch(ctx, conn, deliver); err != nil {
 			return err
@@ -176,6 +184,18 @@ func (r *reader) seek(ctx context.Context, conn *kafka.Conn) error {
 
 // fetch makes one fetch and delivers what it returns.
 func (r *reader) fetch(ctx context.Context, conn *kafka.Conn, deliver func(kafka.Message) bool) error {
+	if r.cfg.Next != nil {
+		next, err := r.cfg.Next(ctx, r.offset, r.atEnd)
+		if err != nil {
+			return err
+		}
+		if next > r.offset {
+			if _, err := conn.Seek(next, kafka.SeekAbsolute|kafka.SeekDontCheck); err != nil {
+				return err
+			}
+			r.offset = next
+		}
+	}
 	if err := deadline(ctx, conn, r.cfg.MaxWait+readTimeout); err != nil {
 		return err
 	}
@@ -196,6 +216,7 @@ func (r *reader) fetch(ctx context.Context, conn *kafka.Conn, deliver func(kafka
 		r.offset = m.Offset + 1
 		r.delivered++
 	}
+	r.atEnd = r.offset >= batch.HighWaterMark()
 	if err := batch.Close(); err != nil {
 		if errors.Is(err, kafka.RequestTimedOut) && r.delivered > before {
 			// A response that MaxBytes cut inside a record batch ends

@@ -251,3 +251,43 @@ func TestReadWaitsOnASlowReceiver(t *testing.T) {
 		t.Fatalf("%d reads failed while the receiver was slow", f)
 	}
 }
+
+// TestReadStepsOverWhatNextSays: Next moves the start of a fetch forward
+// (the records between are not delivered) and is told when the reader has
+// reached the partition's end.
+func TestReadStepsOverWhatNextSays(t *testing.T) {
+	k := startKafka(t, "127.0.0.1:0", "steps")
+	produce(t, k.Addrs(), "steps", 0, 100, 10, 0)
+	cfg := config(k.Addrs(), "steps")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	type call struct {
+		offset int64
+		atEnd  bool
+	}
+	var calls []call
+	cfg.Next = func(_ context.Context, offset int64, atEnd bool) (int64, error) {
+		calls = append(calls, call{offset, atEnd})
+		if atEnd {
+			cancel() // everything is read
+		}
+		if offset < 50 {
+			return 50, nil
+		}
+		return offset, nil
+	}
+	var offsets []int64
+	err := Read(ctx, cfg, kafka.FirstOffset, func(m kafka.Message) bool {
+		offsets = append(offsets, m.Offset)
+		return true
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Read = %v", err)
+	}
+	if len(offsets) != 50 || offsets[0] != 50 || offsets[49] != 99 {
+		t.Fatalf("delivered offsets %v, want 50 to 99", offsets)
+	}
+	if calls[0] != (call{0, false}) || calls[len(calls)-1] != (call{100, true}) {
+		t.Fatalf("Next calls %v: want (0, false) first and (100, true) last", calls)
+	}
+}
