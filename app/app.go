@@ -91,7 +91,7 @@ func New(cfg Config, log *zap.Logger, reg *prometheus.Registry) (*Gateway, error
 	}
 	g.ledger = ledger.New(cfg.Ledger)
 	g.follower = deadletter.NewFollower(cfg.Kafka.Brokers, cfg.Outputs.ResultsTopic, cfg.Kafka.Dialer, g.ledger.Record, log)
-	g.follower.IgnoreOwn(g.outputs.Instance())
+	g.follower.IgnoreOwn(g.outputs)
 	p := pipeline.New(pipeline.Config{BroadcastSources: cfg.Broadcast.AllowedSources}, pipeline.Deps{
 		Dispatcher: g.disp, Recorder: g.outputs, Ledger: g.ledger, Sync: g.follower.Sync, Logger: log, Registerer: reg,
 		Router: pipelineRouter(router),

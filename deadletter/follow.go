@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -23,11 +24,14 @@ type Follower struct {
 	apply   func(*event.Result)
 	log     *zap.Logger
 
-	mu   sync.Mutex
-	read map[int]int64 // next offset to read, per partition
-	self string        // instance id of this process's own results
-	cond chan struct{} // closed and replaced when read moves while someone waits
-	wait int           // Sync calls waiting on cond
+	mu    sync.Mutex
+	read  map[int]int64 // next offset to read, per partition
+	self  string        // instance id of this process's own results
+	acked *acked        // where this process's own results were written
+	cond  chan struct{} // closed and replaced when read moves while someone waits
+	wait  int           // Sync calls waiting on cond
+
+	stepped atomic.Int64 // own records not read (for tests)
 }
 
 // NewFollower returns a Follower of topic that calls apply for each result.
@@ -74,22 +78,64 @@ func (f *Follower) partitions(ctx context.Context) ([]int, error) {
 
 func (f *Follower) follow(ctx context.Context, p int) {
 	cfg := kafkaread.Config{Brokers: f.brokers, Topic: f.topic, Partition: p, Dialer: f.dialer,
-		MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 250 * time.Millisecond, Logger: f.log}
+		MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 250 * time.Millisecond, Logger: f.log,
+		Next: func(ctx context.Context, offset int64, atEnd bool) (int64, error) {
+			return f.next(ctx, p, offset, atEnd)
+		}}
 	_ = kafkaread.Read(ctx, cfg, kafka.FirstOffset, func(m kafka.Message) bool {
 		// A result this process wrote was recorded when the write was
 		// acknowledged: nothing to learn from it.
 		if !f.own(m.Headers) && len(m.Value) > 0 {
 			f.learn(m.Value)
 		}
-		f.mu.Lock()
-		f.read[p] = m.Offset + 1
-		if f.wait > 0 {
-			close(f.cond)
-			f.cond = make(chan struct{})
-		}
-		f.mu.Unlock()
+		f.advance(p, m.Offset+1)
 		return true
 	})
+}
+
+// settle is how long a follower that has read partition p to its end
+// waits before it reads on, so that the acknowledgements of the records
+// this process writes meanwhile arrive before it reaches them: then it
+// steps over them instead of reading them. It is also how late, at most,
+// the follower learns of another replica's result.
+const settle = 100 * time.Millisecond
+
+// next returns where the next fetch of partition p, which would start at
+// offset, starts: past this process's own acknowledged results.
+func (f *Follower) next(ctx context.Context, p int, offset int64, atEnd bool) (int64, error) {
+	f.mu.Lock()
+	a := f.acked
+	f.mu.Unlock()
+	if a == nil {
+		return offset, nil
+	}
+	if atEnd {
+		t := time.NewTimer(settle)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			return offset, ctx.Err()
+		case <-t.C:
+		}
+	}
+	next := a.next(p, offset)
+	if next > offset {
+		f.stepped.Add(next - offset)
+		f.advance(p, next)
+	}
+	return next, nil
+}
+
+// advance notes that partition p has been read up to offset and wakes
+// Sync calls waiting on it.
+func (f *Follower) advance(p int, offset int64) {
+	f.mu.Lock()
+	f.read[p] = offset
+	if f.wait > 0 {
+		close(f.cond)
+		f.cond = make(chan struct{})
+	}
+	f.mu.Unlock()
 }
 
 // learn applies the result record value v (others are ignored).
@@ -181,12 +227,13 @@ func (f *Follower) ends(ctx context.Context) (map[int]int64, error) {
 	return out, nil
 }
 
-// IgnoreOwn makes the follower skip the result records that the writer
-// with this instance id wrote (see Writer.Instance).
-func (f *Follower) IgnoreOwn(instance string) {
+// IgnoreOwn makes the follower skip the result records that w writes:
+// those acknowledged before the follower reaches them are not read at
+// all, the others are known by their instance header (Writer.Instance).
+func (f *Follower) IgnoreOwn(w *Writer) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.self = instance
+	f.self, f.acked = w.instance, w.results.acked
 }
 
 func (f *Follower) own(headers []kafka.Header) bool {

@@ -79,6 +79,8 @@ func TestSyncWaitsForTheTopic(t *testing.T) {
 func TestFollowerAppliesOthersResults(t *testing.T) {
 	const topic = "results-follow"
 	k, ctx := startKafka(t, 30*time.Second, embedded.Topic{Name: topic, Partitions: 2, Compacted: true})
+	own := newTestWriter(t, k, topic)
+	me := own.Instance()
 
 	// Partition 0: a mix of writers and of records that are not results.
 	// Partition 1: enough results of another process for several fetches.
@@ -94,12 +96,12 @@ func TestFollowerAppliesOthersResults(t *testing.T) {
 			m.Headers = []kafka.Header{{Key: HeaderInstance, Value: []byte(instance)}}
 		}
 		msgs = append(msgs, m)
-		if instance != "me" {
+		if instance != me {
 			want = append(want, id)
 		}
 	}
 	result(0, "a1", "other")
-	result(0, "a2", "me")
+	result(0, "a2", me)
 	result(0, "a3", "")
 	msgs = append(msgs, kafka.Message{Topic: topic, Partition: 0, Key: []byte("junk"), Value: []byte("not json")},
 		kafka.Message{Topic: topic, Partition: 0, Key: []byte("tombstone")})
@@ -120,7 +122,7 @@ func TestFollowerAppliesOthersResults(t *testing.T) {
 		got = append(got, r.ID)
 		mu.Unlock()
 	}, nil)
-	f.IgnoreOwn("me")
+	f.IgnoreOwn(own)
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- f.Run(runCtx) }()
@@ -159,3 +161,87 @@ func TestFollowerAppliesOthersResults(t *testing.T) {
 type manual struct{}
 
 func (manual) Balance(m kafka.Message, _ ...int) int { return m.Partition }
+
+// newTestWriter returns a Writer of results to topic (it writes nothing
+// unless told).
+func newTestWriter(t *testing.T, k *embedded.Kafka, topic string) *Writer {
+	t.Helper()
+	cfg := DefaultConfig()
+	cfg.Brokers, cfg.ResultsTopic = k.Addrs(), topic
+	w, err := New(cfg, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = w.Close() })
+	return w
+}
+
+// TestFollowerStepsOverOwnResults: the results this process's writer had
+// acknowledged before the follower reached them are not read at all; the
+// others are read (own ones known by their header), and another
+// process's results are applied in order.
+func TestFollowerStepsOverOwnResults(t *testing.T) {
+	const topic = "results-steps"
+	k, ctx := startKafka(t, 30*time.Second, embedded.Topic{Name: topic, Partitions: 1, Compacted: true})
+	own := newTestWriter(t, k, topic)
+	writeOwn := func(from, n int) {
+		errs := make(chan error, n)
+		for i := range n {
+			own.Result(&event.Result{ID: fmt.Sprint("own", from+i), Source: "/s", Type: "t", Outcome: event.OutcomeSent, Attempts: 1},
+				func(err error) { errs <- err })
+		}
+		for range n {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var others []string
+	writeOthers := func(n int) {
+		w := &kafka.Writer{Addr: kafka.TCP(k.Addrs()...), Topic: topic, RequiredAcks: kafka.RequireAll}
+		defer w.Close()
+		msgs := make([]kafka.Message, n)
+		for i := range msgs {
+			id := fmt.Sprint("other", len(others))
+			others = append(others, id)
+			v, err := (&event.Result{ID: id, Source: "/s", Type: "t", Outcome: event.OutcomeSent, Attempts: 1}).AppendJSON(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			msgs[i] = kafka.Message{Key: []byte("/s/" + id), Value: v, Headers: []kafka.Header{{Key: HeaderInstance, Value: []byte("other")}}}
+		}
+		if err := w.WriteMessages(ctx, msgs...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeOwn(0, 300)   // offsets 0-299: stepped over
+	writeOthers(50)    // 300-349: applied
+	writeOwn(300, 200) // 350-549: read in the same fetch as the others', known by their header
+
+	var mu sync.Mutex
+	var got []string
+	f := NewFollower(k.Addrs(), topic, nil, func(r *event.Result) {
+		mu.Lock()
+		got = append(got, r.ID)
+		mu.Unlock()
+	}, nil)
+	f.IgnoreOwn(own)
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- f.Run(runCtx) }()
+	if err := f.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(got, others) {
+		t.Errorf("applied %v, want %v", got, others)
+	}
+	if n := f.stepped.Load(); n != 300 {
+		t.Errorf("stepped over %d records, want 300", n)
+	}
+}

@@ -27,8 +27,9 @@ type producer struct {
 	linger   time.Duration
 	maxBatch int
 	timeout  time.Duration
-	// complete is called once per batch with its outcome.
-	complete func(msgs []kafka.Message, err error)
+	// complete is called once per batch with its outcome: the partition
+	// and, on success, the offset of its first record.
+	complete func(partition int, base int64, msgs []kafka.Message, err error)
 
 	mu       sync.Mutex
 	closed   bool
@@ -48,7 +49,7 @@ type partitionQueue struct {
 const partitionsTTL = 30 * time.Second
 
 func newProducer(client *kafka.Client, topic string, linger time.Duration, maxBatch int,
-	complete func([]kafka.Message, error)) *producer {
+	complete func(partition int, base int64, msgs []kafka.Message, err error)) *producer {
 	return &producer{client: client, topic: topic, linger: linger, maxBatch: maxBatch,
 		timeout: 10 * time.Second, complete: complete}
 }
@@ -154,13 +155,15 @@ func (p *producer) send(q *partitionQueue) {
 		clear(q.pending[rest:])
 		q.pending = q.pending[:rest]
 		p.mu.Unlock()
-		p.complete(batch, p.produce(q.id, batch))
+		base, err := p.produce(q.id, batch)
+		p.complete(q.id, base, batch, err)
 		clear(batch)
 	}
 }
 
-// produce sends one batch to a partition and waits for the brokers.
-func (p *producer) produce(partition int, msgs []kafka.Message) error {
+// produce sends one batch to a partition and waits for the brokers; base
+// is the offset the first record was written at.
+func (p *producer) produce(partition int, msgs []kafka.Message) (base int64, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), p.timeout)
 	defer cancel()
 	res, err := p.client.Produce(ctx, &kafka.ProduceRequest{
@@ -171,14 +174,14 @@ func (p *producer) produce(partition int, msgs []kafka.Message) error {
 	})
 	switch {
 	case err != nil:
-		return err
+		return 0, err
 	case res.Error != nil:
-		return res.Error
+		return 0, res.Error
 	}
 	for _, err := range res.RecordErrors {
-		return err
+		return 0, err
 	}
-	return nil
+	return res.BaseOffset, nil
 }
 
 // isClosed reports whether close was called.

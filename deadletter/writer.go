@@ -106,6 +106,7 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (*Writer, error
 	client := &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Transport: w.transport, Timeout: 10 * time.Second}
 	w.dlq = w.newOutput(client, cfg, cfg.DLQTopic)
 	w.results = w.newOutput(client, cfg, cfg.ResultsTopic)
+	w.results.acked = newAcked()
 	return w, nil
 }
 
@@ -113,11 +114,16 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (*Writer, error
 type output struct {
 	*producer
 	written, failed prometheus.Counter
+	// acked, for the results topic, is where its records were written.
+	acked *acked
 }
 
 func (w *Writer) newOutput(client *kafka.Client, cfg Config, topic string) *output {
 	o := &output{written: w.written.WithLabelValues(topic), failed: w.failures.WithLabelValues(topic)}
-	o.producer = newProducer(client, topic, cfg.BatchTimeout, maxBatch, func(msgs []kafka.Message, err error) {
+	o.producer = newProducer(client, topic, cfg.BatchTimeout, maxBatch, func(p int, base int64, msgs []kafka.Message, err error) {
+		if err == nil && o.acked != nil {
+			o.acked.add(p, base, len(msgs))
+		}
 		for _, m := range msgs {
 			w.completed(o, m, err)
 		}
