@@ -188,7 +188,7 @@ func TestFollowerStepsOverOwnResults(t *testing.T) {
 		errs := make(chan error, n)
 		for i := range n {
 			own.Result(&event.Result{ID: fmt.Sprint("own", from+i), Source: "/s", Type: "t", Outcome: event.OutcomeSent, Attempts: 1},
-				func(err error) { errs <- err })
+				AckFunc(func(err error) { errs <- err }))
 		}
 		for range n {
 			if err := <-errs; err != nil {

@@ -51,12 +51,12 @@ func TestWriterWaitsForTheBroker(t *testing.T) {
 		r := &event.Result{ID: "e" + strconv.Itoa(i), Source: fmt.Sprintf("/src-%d", i%2), Type: "braze.campaigns.trigger.send",
 			Outcome: event.OutcomeSent, CompletedAt: at.Add(time.Duration(i) * time.Second), Workspace: "default"}
 		wg.Add(1)
-		w.Result(r, func(err error) {
+		w.Result(r, AckFunc(func(err error) {
 			mu.Lock()
 			errs = append(errs, err)
 			mu.Unlock()
 			wg.Done()
-		})
+		}))
 	}
 	failures := w.failures.WithLabelValues(topic)
 	deadline := time.Now().Add(20 * time.Second)
@@ -110,12 +110,12 @@ func TestWriterWaitsForTheBroker(t *testing.T) {
 		r := &event.Result{ID: "again", Source: "/src-order", Type: "braze.campaigns.trigger.send",
 			Outcome: event.OutcomeSent, Attempts: i + 1, CompletedAt: at, Workspace: "default"}
 		wg.Add(1)
-		w.Result(r, func(err error) {
+		w.Result(r, AckFunc(func(err error) {
 			if err != nil {
 				t.Errorf("write %d: %v", i, err)
 			}
 			wg.Done()
-		})
+		}))
 	}
 	waitGroup(t, &wg, 30*time.Second)
 	attempts := 0

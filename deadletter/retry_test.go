@@ -46,7 +46,7 @@ func TestWriterRetriesAfterABrokerError(t *testing.T) {
 	defer w.Close()
 	done := make(chan error, 1)
 	rec := &event.Record{Topic: "braze.trigger", Partition: 2, Offset: 40, Key: []byte("user-1"), Value: []byte(`{}`)}
-	w.DeadLetter(rec, &event.DeadLetter{Reason: event.ReasonRejected, FailedAt: time.Now()}, func(err error) { done <- err })
+	w.DeadLetter(rec, &event.DeadLetter{Reason: event.ReasonRejected, FailedAt: time.Now()}, AckFunc(func(err error) { done <- err }))
 	select {
 	case <-refused:
 	case <-ctx.Done():

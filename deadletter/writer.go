@@ -131,22 +131,34 @@ func (w *Writer) newOutput(client *kafka.Client, cfg Config, topic string) *outp
 	return o
 }
 
-// A message in flight carries its acknowledgement callback in WriterData:
-// a func(error) on its first attempt (storing a func in an interface costs
-// no allocation), a *retriedWrite once a write of it has failed.
+// Acker is told the outcome of a write: nil once it is acknowledged, an
+// error once it has failed for good. It is an alias of an interface
+// literal, so that an interface of the caller's that a Writer satisfies
+// can name it without importing this package. A caller's record of an
+// event can be the Acker (storing a pointer in an interface costs nothing),
+// where a closure would be one allocation per write.
+type Acker = interface{ Ack(error) }
+
+// AckFunc is a function that is an Acker.
+type AckFunc func(error)
+
+// Ack calls f(err).
+func (f AckFunc) Ack(err error) { f(err) }
+
+// A message in flight carries its Acker in WriterData on its first
+// attempt, a *retriedWrite once a write of it has failed.
 type retriedWrite struct {
-	done     func(error)
+	done     Acker
 	attempts int
 }
 
-// pending returns m's acknowledgement callback and how many of its writes
-// have failed.
-func pending(m kafka.Message) (done func(error), attempts int) {
+// pending returns m's Acker and how many of its writes have failed.
+func pending(m kafka.Message) (done Acker, attempts int) {
 	switch d := m.WriterData.(type) {
-	case func(error):
-		return d, 0
 	case *retriedWrite:
 		return d.done, d.attempts
+	case Acker:
+		return d, 0
 	}
 	panic(fmt.Sprintf("deadletter: message without acknowledgement (%T)", m.WriterData))
 }
@@ -155,7 +167,7 @@ func (w *Writer) completed(o *output, m kafka.Message, err error) {
 	done, attempts := pending(m)
 	if err == nil {
 		o.written.Inc()
-		done(nil)
+		done.Ack(nil)
 		return
 	}
 	o.failed.Inc()
@@ -178,7 +190,7 @@ func (w *Writer) write(o *output, msgs ...kafka.Message) {
 	if o.isClosed() {
 		for _, m := range msgs {
 			done, _ := pending(m)
-			done(errors.New("deadletter: writer closed"))
+			done.Ack(errors.New("deadletter: writer closed"))
 		}
 		return
 	}
@@ -188,8 +200,9 @@ func (w *Writer) write(o *output, msgs ...kafka.Message) {
 }
 
 // DeadLetter writes rec to the dead-letter topic with its key, value and
-// headers unchanged plus the dlq.* headers, and calls done when acknowledged.
-func (w *Writer) DeadLetter(rec *event.Record, dl *event.DeadLetter, done func(error)) {
+// headers unchanged plus the dlq.* headers, and tells done when it is
+// acknowledged.
+func (w *Writer) DeadLetter(rec *event.Record, dl *event.DeadLetter, done Acker) {
 	w.write(w.dlq, kafka.Message{
 		Key:        rec.Key,
 		Value:      rec.Value,
@@ -198,16 +211,16 @@ func (w *Writer) DeadLetter(rec *event.Record, dl *event.DeadLetter, done func(e
 	})
 }
 
-// Result writes r to the results topic, keyed source/id, and calls done
-// when acknowledged.
-func (w *Writer) Result(r *event.Result, done func(error)) {
+// Result writes r to the results topic, keyed source/id, and tells done
+// when it is acknowledged.
+func (w *Writer) Result(r *event.Result, done Acker) {
 	// Key (event.ResultKey) and value share one buffer.
 	buf := make([]byte, 0, len(r.Source)+1+len(r.ID)+384)
 	buf = append(append(append(buf, r.Source...), '/'), r.ID...)
 	key := buf[:len(buf):len(buf)]
 	v, err := r.AppendJSON(buf[len(buf):])
 	if err != nil {
-		done(fmt.Errorf("deadletter: encode result: %w", err))
+		done.Ack(fmt.Errorf("deadletter: encode result: %w", err))
 		return
 	}
 	w.write(w.results, kafka.Message{

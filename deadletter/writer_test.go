@@ -47,12 +47,12 @@ func TestWriterResults(t *testing.T) {
 		}
 		want[event.ResultKey(r.Source, r.ID)] = string(v)
 		wg.Add(1)
-		w.Result(r, func(err error) {
+		w.Result(r, AckFunc(func(err error) {
 			mu.Lock()
 			doneErrs = append(doneErrs, err)
 			mu.Unlock()
 			wg.Done()
-		})
+		}))
 	}
 	n := 0
 	for range 3*maxBatch + 10 { // full batches on some partitions, partial ones lingering
@@ -115,7 +115,7 @@ func TestWriterResults(t *testing.T) {
 
 	// After Close, writes fail at once instead of hanging.
 	errc := make(chan error, 1)
-	w.Result(&event.Result{ID: "late", Source: "/test", CompletedAt: at}, func(err error) { errc <- err })
+	w.Result(&event.Result{ID: "late", Source: "/test", CompletedAt: at}, AckFunc(func(err error) { errc <- err }))
 	select {
 	case err := <-errc:
 		if err == nil {

@@ -333,14 +333,14 @@ func (tr *tracker) jobOn(ev *event.Event, lane int) *dispatcher.Job {
 	}
 	tr.jobs[ev.ID] = tj
 	tr.mu.Unlock()
-	return &dispatcher.Job{Event: ev, Lane: lane, Done: func(r dispatcher.Result) {
+	return &dispatcher.Job{Event: ev, Lane: lane, Done: dispatcher.CompleteFunc(func(r dispatcher.Result) {
 		if tj.calls.Add(1) == 1 {
 			tj.mu.Lock()
 			tj.res = r
 			tj.mu.Unlock()
 			close(tj.done)
 		}
-	}}
+	})}
 }
 
 func (tr *tracker) get(t *testing.T, id string) *tracked {

@@ -870,7 +870,7 @@ func TestClusterResultsTopicCompacts(t *testing.T) {
 		written += len(rs)
 		errs := make(chan error, len(rs))
 		for _, r := range rs {
-			w.Result(r, func(err error) { errs <- err })
+			w.Result(r, deadletter.AckFunc(func(err error) { errs <- err }))
 		}
 		for range rs {
 			select {
@@ -1034,7 +1034,7 @@ func TestClusterDeadLettersNeedAllInSyncReplicas(t *testing.T) {
 		rec := &event.Record{Topic: env.Trigger(), Partition: 0, Offset: int64(i), Key: []byte(fmt.Sprintf("isr-user-%d", i)),
 			Value: []byte(fmt.Sprintf(`{"n":%d}`, i))}
 		w.DeadLetter(rec, &event.DeadLetter{Reason: event.ReasonRejected, Status: 400, Error: "rejected", Attempts: 1, FailedAt: time.Now()},
-			func(err error) { done <- err })
+			deadletter.AckFunc(func(err error) { done <- err }))
 		return done
 	}
 	acked := func(done chan error, within time.Duration, what string) {

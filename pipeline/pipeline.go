@@ -33,9 +33,18 @@ type Dispatcher interface {
 // called once the write is acknowledged (nil) or has failed for good.
 // *deadletter.Writer satisfies it.
 type Recorder interface {
-	DeadLetter(rec *event.Record, dl *event.DeadLetter, done func(error))
-	Result(r *event.Result, done func(error))
+	DeadLetter(rec *event.Record, dl *event.DeadLetter, done Acker)
+	Result(r *event.Result, done Acker)
 }
+
+// Acker is told the outcome of a Recorder's write: nil once it is
+// durable, an error once it has failed for good (deadletter.Acker).
+type Acker = interface{ Ack(error) }
+
+// ackFunc is a function that is an Acker.
+type ackFunc func(error)
+
+func (f ackFunc) Ack(err error) { f(err) }
 
 // Ledger remembers outcomes (rebuilt from the results topic);
 // *ledger.Ledger satisfies it.
@@ -135,11 +144,23 @@ type item struct {
 	// plain is set for an item derived from a plain JSON record.
 	plain bool
 
+	// p is the pipeline the item goes through (the item is its own
+	// dispatcher.Completer and Acker of its result).
+	p *Pipeline
 	// Room for the item's dispatcher job, the schedule_id its key
 	// resolved to and its results record: one allocation per event.
 	job        dispatcher.Job
 	scheduleID string
 	res        event.Result
+}
+
+// Complete receives the dispatcher's verdict on the item's event
+// (dispatcher.Completer).
+func (m *item) Complete(r dispatcher.Result) {
+	if r.ScheduleID == "" {
+		r.ScheduleID = m.scheduleID
+	}
+	m.p.settle(m, r)
 }
 
 // Done reports the item's outcome as durable.
@@ -167,7 +188,7 @@ func (p *Pipeline) Handle(ctx context.Context, m *consumer.Message) error {
 			return p.handleRouted(ctx, &m.Record, m.Lane, m, res)
 		}
 	}
-	return p.handle(ctx, &item{Record: m.Record, Event: m.Event, Err: m.Err, Lane: m.Lane, msg: m})
+	return p.handle(ctx, &item{p: p, Record: m.Record, Event: m.Event, Err: m.Err, Lane: m.Lane, msg: m})
 }
 
 // handle takes one event through the checks to the dispatcher. It returns
@@ -208,12 +229,7 @@ func (p *Pipeline) handle(ctx context.Context, m *item) error {
 		return nil
 	}
 	m.scheduleID = scheduleID
-	m.job = dispatcher.Job{Event: ev, Body: body, Lane: m.Lane, Done: func(r dispatcher.Result) {
-		if r.ScheduleID == "" {
-			r.ScheduleID = m.scheduleID
-		}
-		p.settle(m, r)
-	}}
+	m.job = dispatcher.Job{Event: ev, Body: body, Lane: m.Lane, Done: m}
 	if err := p.d.Submit(ctx, &m.job); err != nil {
 		p.m.inflight.Dec()
 		return err
@@ -273,7 +289,7 @@ func (p *Pipeline) deadLetterResult(m *item, outcome string, dl *event.DeadLette
 	dl.FailedAt = p.now()
 	p.log.Debug("dead-lettering event", zap.String("reason", string(dl.Reason)), zap.String("topic", m.Record.Topic),
 		zap.Int("partition", m.Record.Partition), zap.Int64("offset", m.Record.Offset), zap.String("error", dl.Error))
-	p.rec.DeadLetter(m.deadLetterRecord(), dl, func(err error) {
+	p.rec.DeadLetter(m.deadLetterRecord(), dl, ackFunc(func(err error) {
 		if err != nil {
 			// The record stays uncommitted and is read again after a restart.
 			p.log.Error("dead-letter write failed; the record will be read again", zap.Error(err))
@@ -285,7 +301,7 @@ func (p *Pipeline) deadLetterResult(m *item, outcome string, dl *event.DeadLette
 		}
 		r.Status, r.Attempts = dl.Status, dl.Attempts
 		p.result(m, r, outcome, dl.Reason, r.ScheduleID)
-	})
+	}))
 }
 
 // result writes an event's result record, then lets it be committed.
@@ -296,19 +312,24 @@ func (p *Pipeline) result(m *item, r dispatcher.Result, outcome string, reason e
 		DispatchID: r.DispatchID, ScheduleID: scheduleID, SendID: r.SendID, Status: r.Status,
 		Attempts: r.Attempts, BatchSize: r.BatchSize, CompletedAt: p.now().UTC(),
 		Workspace: ev.Workspace, ScheduleKey: ev.ScheduleKey}
-	p.rec.Result(res, func(err error) {
-		if err != nil {
-			p.log.Error("result write failed; the record will be read again", zap.Error(err))
-			return
-		}
-		if p.ledger != nil {
-			p.ledger.Record(res)
-		}
-		if !ev.Time.IsZero() {
-			p.m.observeLatency(ev.Type, p.now().Sub(ev.Time).Seconds())
-		}
-		p.complete(m, ev.Type, outcome, reason)
-	})
+	p.rec.Result(res, m)
+}
+
+// Ack is told that the item's result record was written (an Acker): the
+// item's event is then final.
+func (m *item) Ack(err error) {
+	p, res := m.p, &m.res
+	if err != nil {
+		p.log.Error("result write failed; the record will be read again", zap.Error(err))
+		return
+	}
+	if p.ledger != nil {
+		p.ledger.Record(res)
+	}
+	if ev := m.Event; !ev.Time.IsZero() {
+		p.m.observeLatency(ev.Type, p.now().Sub(ev.Time).Seconds())
+	}
+	p.complete(m, res.Type, res.Outcome, res.Reason)
 }
 
 func (p *Pipeline) complete(m *item, typ, outcome string, reason event.Reason) {

@@ -34,19 +34,19 @@ type fakeRecorder struct {
 	results []event.Result
 }
 
-func (r *fakeRecorder) DeadLetter(rec *event.Record, dl *event.DeadLetter, done func(error)) {
+func (r *fakeRecorder) DeadLetter(rec *event.Record, dl *event.DeadLetter, done Acker) {
 	r.mu.Lock()
 	r.dlq = append(r.dlq, *rec)
 	r.reasons = append(r.reasons, dl.Reason)
 	r.mu.Unlock()
-	done(nil)
+	done.Ack(nil)
 }
 
-func (r *fakeRecorder) Result(res *event.Result, done func(error)) {
+func (r *fakeRecorder) Result(res *event.Result, done Acker) {
 	r.mu.Lock()
 	r.results = append(r.results, *res)
 	r.mu.Unlock()
-	done(nil)
+	done.Ack(nil)
 }
 
 // fakeLedger knows the sent events it is told about.
@@ -177,11 +177,11 @@ func TestRoutedRecordDoneWhenAllOperationsAre(t *testing.T) {
 	if len(e.d.jobs) != 2 {
 		t.Fatalf("%d jobs submitted, want 2", len(e.d.jobs))
 	}
-	e.d.jobs[0].Done(dispatcher.Result{Outcome: dispatcher.Sent, DispatchID: "d1", Attempts: 1})
+	e.d.jobs[0].Done.Complete(dispatcher.Result{Outcome: dispatcher.Sent, DispatchID: "d1", Attempts: 1})
 	if done, _ := e.finished(); done != 0 {
 		t.Fatal("the product record is done before its second operation")
 	}
-	e.d.jobs[1].Done(dispatcher.Result{Outcome: dispatcher.Sent, DispatchID: "d2", Attempts: 1})
+	e.d.jobs[1].Done.Complete(dispatcher.Result{Outcome: dispatcher.Sent, DispatchID: "d2", Attempts: 1})
 	if done, back := e.finished(); done != 1 || back != 0 {
 		t.Fatalf("done %d, handed back %d; want done once", done, back)
 	}
@@ -213,7 +213,7 @@ func TestRoutedDuplicatesAreSkipped(t *testing.T) {
 	if len(e.d.jobs) != 1 || e.d.jobs[0].Event.Type != "braze.canvas.trigger.send" {
 		t.Fatalf("jobs %d, want only the email", len(e.d.jobs))
 	}
-	e.d.jobs[0].Done(dispatcher.Result{Outcome: dispatcher.Sent})
+	e.d.jobs[0].Done.Complete(dispatcher.Result{Outcome: dispatcher.Sent})
 	if done, _ := e.finished(); done != 1 {
 		t.Fatalf("done %d", done)
 	}
@@ -233,8 +233,8 @@ func TestRoutedDeadLetterIsTheProductRecord(t *testing.T) {
 	e := newRoutedEnv(t, false)
 	rec := product("ev-2", "order.shipped", `{"user":"u1"}`, event.Header{Key: "trace", Value: []byte("t1")})
 	e.handle(t, rec)
-	e.d.jobs[0].Done(dispatcher.Result{Outcome: dispatcher.DeadLettered, Reason: event.ReasonRejected, Status: 400, Attempts: 1})
-	e.d.jobs[1].Done(dispatcher.Result{Outcome: dispatcher.Sent})
+	e.d.jobs[0].Done.Complete(dispatcher.Result{Outcome: dispatcher.DeadLettered, Reason: event.ReasonRejected, Status: 400, Attempts: 1})
+	e.d.jobs[1].Done.Complete(dispatcher.Result{Outcome: dispatcher.Sent})
 	if done, _ := e.finished(); done != 1 {
 		t.Fatalf("done %d", done)
 	}
@@ -351,7 +351,7 @@ func TestPlainRecordDeadLetterKeepsOrigin(t *testing.T) {
 	if err := p.handleRouted(context.Background(), &product, 0, &routedEnv{}, res); err != nil {
 		t.Fatal(err)
 	}
-	d.jobs[0].Done(dispatcher.Result{Outcome: dispatcher.DeadLettered, Reason: event.ReasonRetriesExhausted})
+	d.jobs[0].Done.Complete(dispatcher.Result{Outcome: dispatcher.DeadLettered, Reason: event.ReasonRetriesExhausted})
 	var origin string
 	for _, h := range rec.dlq[0].Headers {
 		if h.Key == routes.OriginHeader {
@@ -375,8 +375,8 @@ func TestPlainRecordDeadLetterKeepsOrigin(t *testing.T) {
 func TestRoutedHandBack(t *testing.T) {
 	e := newRoutedEnv(t, false)
 	e.handle(t, product("ev-7", "order.shipped", `{"user":"u1"}`))
-	e.d.jobs[0].Done(dispatcher.Result{Outcome: dispatcher.HandedBack})
-	e.d.jobs[1].Done(dispatcher.Result{Outcome: dispatcher.Sent})
+	e.d.jobs[0].Done.Complete(dispatcher.Result{Outcome: dispatcher.HandedBack})
+	e.d.jobs[1].Done.Complete(dispatcher.Result{Outcome: dispatcher.Sent})
 	if done, back := e.finished(); done != 0 || back != 1 {
 		t.Errorf("done %d, handed back %d; want handed back once", done, back)
 	}
