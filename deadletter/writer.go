@@ -170,8 +170,14 @@ func (w *Writer) completed(o *output, m kafka.Message, err error) {
 		done.Ack(nil)
 		return
 	}
+	w.retry(o, m, done, attempts+1, err)
+}
+
+// retry writes m again after a pause that grows with its attempts. (Apart
+// from completed, whose m would otherwise be moved to the heap for every
+// write, as the timer's function keeps it.)
+func (w *Writer) retry(o *output, m kafka.Message, done Acker, attempts int, err error) {
 	o.failed.Inc()
-	attempts++
 	m.WriterData = &retriedWrite{done: done, attempts: attempts}
 	wait := min(time.Duration(attempts)*200*time.Millisecond, 5*time.Second)
 	w.log.Warn("output write failed; retrying", zap.String("topic", o.topic), zap.Int("attempt", attempts), zap.Error(err))
