@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -116,6 +117,33 @@ type output struct {
 	written, failed prometheus.Counter
 	// acked, for the results topic, is where its records were written.
 	acked *acked
+
+	// Failed writes are logged at most once per warnEvery.
+	warnMu     sync.Mutex
+	lastWarn   time.Time
+	suppressed int // failures not logged since lastWarn
+}
+
+// warnEvery is the shortest time between two warnings about one topic's
+// failed writes: a broker restart fails every record in flight, each on
+// its own, and thousands of identical lines would hide the rest.
+const warnEvery = time.Second
+
+// warnFailed logs a failed write, unless one was logged less than
+// warnEvery ago; the next warning counts those it stood for.
+func (o *output) warnFailed(log *zap.Logger, attempts int, err error) {
+	o.warnMu.Lock()
+	now := time.Now()
+	if now.Sub(o.lastWarn) < warnEvery {
+		o.suppressed++
+		o.warnMu.Unlock()
+		return
+	}
+	more := o.suppressed
+	o.lastWarn, o.suppressed = now, 0
+	o.warnMu.Unlock()
+	log.Warn("output write failed; retrying", zap.String("topic", o.topic), zap.Int("attempt", attempts),
+		zap.Int("failures_not_logged", more), zap.Error(err))
 }
 
 func (w *Writer) newOutput(client *kafka.Client, cfg Config, topic string) *output {
@@ -180,7 +208,7 @@ func (w *Writer) retry(o *output, m kafka.Message, done Acker, attempts int, err
 	o.failed.Inc()
 	m.WriterData = &retriedWrite{done: done, attempts: attempts}
 	wait := min(time.Duration(attempts)*200*time.Millisecond, 5*time.Second)
-	w.log.Warn("output write failed; retrying", zap.String("topic", o.topic), zap.Int("attempt", attempts), zap.Error(err))
+	o.warnFailed(w.log, attempts, err)
 	time.AfterFunc(wait, func() { w.write(o, m) })
 }
 

@@ -2,6 +2,7 @@ package deadletter
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -10,6 +11,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/brazegw/gateway/embedded"
 	"github.com/brazegw/gateway/event"
@@ -134,5 +137,28 @@ func waitGroup(t *testing.T, wg *sync.WaitGroup, d time.Duration) {
 	case <-done:
 	case <-time.After(d):
 		t.Fatalf("writes not acknowledged within %v", d)
+	}
+}
+
+// TestFailedWritesWarnOncePerSecond: a burst of failed writes is one
+// warning, and the next one counts those it stood for.
+func TestFailedWritesWarnOncePerSecond(t *testing.T) {
+	core, logs := observer.New(zap.WarnLevel)
+	log := zap.New(core)
+	o := &output{producer: &producer{topic: "results"}}
+	for range 1000 {
+		o.warnFailed(log, 1, errors.New("broker away"))
+	}
+	if n := logs.Len(); n != 1 {
+		t.Fatalf("%d warnings for a burst of 1,000 failures, want 1", n)
+	}
+	o.lastWarn = o.lastWarn.Add(-warnEvery) // a second later
+	o.warnFailed(log, 2, errors.New("broker away"))
+	entries := logs.All()
+	if len(entries) != 2 {
+		t.Fatalf("%d warnings, want 2", len(entries))
+	}
+	if got := entries[1].ContextMap()["failures_not_logged"]; got != int64(999) {
+		t.Fatalf("failures_not_logged = %v, want 999", got)
 	}
 }
