@@ -26,6 +26,7 @@ import (
 
 // Config says which partition to read and how.
 type Config struct {
+	// Brokers (bootstrap addresses), Topic and Partition name what to read.
 	Brokers   []string
 	Topic     string
 	Partition int
