@@ -59,7 +59,7 @@ func (b *Batch) init(ev *Event, dataMembers []member) bool {
 	var keyBuf [256]byte
 	key := append(keyBuf[:0], ev.Spec.Endpoint...)
 	key = append(key, 0)
-	key = strconv.AppendQuote(key, ev.Workspace)
+	key = appendQuoted(key, ev.Workspace)
 	key = append(key, 0)
 	b.base = b.baseBuf[:0]
 	for _, m := range ms {
@@ -218,6 +218,19 @@ func recipientObject(raw []byte) (Recipient, bool) {
 		return Recipient{}, false
 	}
 	return Recipient{ID: id, Raw: raw}, true
+}
+
+// appendQuoted appends strconv.Quote(s), without its escaping work for
+// the common workspace name of printable ASCII.
+func appendQuoted(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			return strconv.AppendQuote(dst, s)
+		}
+	}
+	dst = append(dst, '"')
+	dst = append(dst, s...)
+	return append(dst, '"')
 }
 
 // concat returns prefix followed by b, in one allocation.

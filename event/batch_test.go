@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -474,5 +475,14 @@ func TestWithField(t *testing.T) {
 				t.Errorf("WithField = %s, want %q first", out, tt.key)
 			}
 		})
+	}
+}
+
+// TestAppendQuoted holds the workspace quoting to strconv.Quote.
+func TestAppendQuoted(t *testing.T) {
+	for _, s := range []string{"", "default", "eu-01", "a b~", `a"b`, `a\b`, "tab\there", "nul\x00", "caf\u00e9", "\xff", "\x7f"} {
+		if got, want := string(appendQuoted([]byte("k"), s)), "k"+strconv.Quote(s); got != want {
+			t.Errorf("appendQuoted(%q) = %s, want %s", s, got, want)
+		}
 	}
 }
