@@ -115,27 +115,8 @@ func TestFollowerAppliesOthersResults(t *testing.T) {
 	}
 	_ = w.Close()
 
-	var mu sync.Mutex
-	var got []string
-	f := NewFollower(k.Addrs(), topic, nil, func(r *event.Result) {
-		mu.Lock()
-		got = append(got, r.ID)
-		mu.Unlock()
-	}, nil)
-	f.IgnoreOwn(own)
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- f.Run(runCtx) }()
-	if err := f.Sync(ctx); err != nil {
-		t.Fatal(err)
-	}
-	stop()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	_, got := followToEnd(t, ctx, k, topic, own)
 
-	mu.Lock()
-	defer mu.Unlock()
 	// The two partitions are read concurrently: compare each one's order.
 	split := func(ids []string) (p0, p1 []string) {
 		for _, id := range ids {
@@ -161,6 +142,34 @@ func TestFollowerAppliesOthersResults(t *testing.T) {
 type manual struct{}
 
 func (manual) Balance(m kafka.Message, _ ...int) int { return m.Partition }
+
+// followToEnd runs a Follower of topic that ignores own's results until
+// Sync returns, stops it, and returns it with the ids of the results it
+// applied, in the order it applied them.
+func followToEnd(t *testing.T, ctx context.Context, k *embedded.Kafka, topic string, own *Writer) (*Follower, []string) {
+	t.Helper()
+	var mu sync.Mutex
+	var got []string
+	f := NewFollower(k.Addrs(), topic, nil, func(r *event.Result) {
+		mu.Lock()
+		got = append(got, r.ID)
+		mu.Unlock()
+	}, nil)
+	f.IgnoreOwn(own)
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- f.Run(runCtx) }()
+	if err := f.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	return f, got
+}
 
 // newTestWriter returns a Writer of results to topic (it writes nothing
 // unless told).
@@ -218,26 +227,7 @@ func TestFollowerStepsOverOwnResults(t *testing.T) {
 	writeOthers(50)    // 300-349: applied
 	writeOwn(300, 200) // 350-549: read in the same fetch as the others', known by their header
 
-	var mu sync.Mutex
-	var got []string
-	f := NewFollower(k.Addrs(), topic, nil, func(r *event.Result) {
-		mu.Lock()
-		got = append(got, r.ID)
-		mu.Unlock()
-	}, nil)
-	f.IgnoreOwn(own)
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- f.Run(runCtx) }()
-	if err := f.Sync(ctx); err != nil {
-		t.Fatal(err)
-	}
-	stop()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	mu.Lock()
-	defer mu.Unlock()
+	f, got := followToEnd(t, ctx, k, topic, own)
 	if !slices.Equal(got, others) {
 		t.Errorf("applied %v, want %v", got, others)
 	}
