@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
 
 	"github.com/brazegw/gateway/event"
@@ -27,11 +26,11 @@ type partition struct {
 	lane  int
 	log   *zap.Logger
 
-	in          inbox[kafka.Message] // fetched records
-	completions inbox[*Message]      // finished messages
-	committable atomic.Int64         // commit point published for the committer (-1: none)
-	fetched     atomic.Int64         // offset after the last record read (-1: none)
-	committed   int64                // last committed offset, owned by the committer
+	in          inbox[*Message] // fetched records, not yet decoded
+	completions inbox[*Message] // finished messages
+	committable atomic.Int64    // commit point published for the committer (-1: none)
+	fetched     atomic.Int64    // offset after the last record read (-1: none)
+	committed   int64           // last committed offset, owned by the committer
 
 	tracker  *tracker
 	gate     *gate
@@ -79,14 +78,14 @@ func (p *partition) run(ctx, genCtx context.Context, drain time.Duration) {
 	// fetched holds records taken from the inbox; those from next on are
 	// not accepted yet: at most max_inflight records are ever unfinished,
 	// which bounds what a crash can make Kafka deliver again.
-	var fetched []kafka.Message
+	var fetched []*Message
 	next := 0
 	var done []*Message
 	for !p.stopping {
 		room := !p.g.paused()
 		for ; next < len(fetched) && room && p.tracker.pending() < p.g.cfg.MaxInflight && !p.stopping; next++ {
 			p.accept(workCtx, fetched[next])
-			fetched[next] = kafka.Message{}
+			fetched[next] = nil
 		}
 		var in <-chan struct{}
 		if next == len(fetched) && room && p.tracker.pending() < p.g.cfg.MaxInflight {
@@ -147,40 +146,45 @@ func (p *partition) fetch(ctx context.Context, done chan<- struct{}) {
 		MinBytes: 1, MaxBytes: 16 << 20, MaxWait: p.g.cfg.MaxWait,
 		Logger: p.g.log, OnError: func(error) { p.g.m.fetchErrors.Inc() },
 	}
-	_ = kafkaread.Read(ctx, cfg, p.start, func(m kafka.Message) bool {
-		return p.in.addWhenRoom(ctx, m, fetchBatch)
+	_ = kafkaread.Read(ctx, cfg, p.start, func(r *kafkaread.Record) bool {
+		return p.in.addWhenRoom(ctx, p.message(r), fetchBatch)
 	})
 }
 
-// accept decodes a fetched record, tracks it and hands it on when its
-// ordering keys allow.
-func (p *partition) accept(ctx context.Context, km kafka.Message) {
+// message makes the Message of a record read (on the fetching goroutine).
+func (p *partition) message(r *kafkaread.Record) *Message {
 	m := &Message{
 		Record: event.Record{
-			Topic: km.Topic, Partition: km.Partition, Offset: km.Offset,
-			Key: km.Key, Value: km.Value, Time: km.Time,
+			Topic: p.topic, Partition: p.id, Offset: r.Offset,
+			Key: r.Key, Value: r.Value, Time: r.Time,
 		},
 		Lane: p.lane,
 		p:    p,
 	}
-	if len(km.Headers) > 0 {
+	if len(r.Headers) > 0 {
 		m.Record.Headers = m.headers[:0]
-		for _, h := range km.Headers {
+		for _, h := range r.Headers {
 			m.Record.Headers = append(m.Record.Headers, event.Header{Key: h.Key, Value: h.Value})
 		}
 	}
+	return m
+}
+
+// accept decodes a fetched record, tracks it and hands it on when its
+// ordering keys allow.
+func (p *partition) accept(ctx context.Context, m *Message) {
 	if !p.g.raw(p.topic) {
 		lim := event.Limits{MaxRecordBytes: p.g.cfg.MaxRecordBytes, MaxDepth: p.g.cfg.MaxJSONDepth}
 		if m.Err = event.DecodeInto(&m.ev, &m.Record, lim); m.Err == nil {
 			m.Event = &m.ev
 		}
 	}
-	p.tracker.add(km.Offset)
-	p.fetched.Store(km.Offset + 1)
+	p.tracker.add(m.Record.Offset)
+	p.fetched.Store(m.Record.Offset + 1)
 	p.countConsumed(m)
 
-	if len(km.Key) > 0 {
-		m.addKey(kafkaKey(km.Key))
+	if len(m.Record.Key) > 0 {
+		m.addKey(kafkaKey(m.Record.Key))
 	}
 	if m.Event != nil && m.Event.ScheduleKey != "" {
 		m.addKey(scheduleKey(m.Event.Workspace, m.Event.ScheduleKey))

@@ -82,7 +82,7 @@ func (f *Follower) follow(ctx context.Context, p int) {
 		Next: func(ctx context.Context, offset int64, atEnd bool) (int64, error) {
 			return f.next(ctx, p, offset, atEnd)
 		}}
-	_ = kafkaread.Read(ctx, cfg, kafka.FirstOffset, func(m kafka.Message) bool {
+	_ = kafkaread.Read(ctx, cfg, kafka.FirstOffset, func(m *kafkaread.Record) bool {
 		// A result this process wrote was recorded when the write was
 		// acknowledged: nothing to learn from it.
 		if !f.own(m.Headers) && len(m.Value) > 0 {

@@ -1,20 +1,23 @@
 // Package kafkaread reads one partition of a Kafka topic, record by
-// record, with kafka-go's Conn: it fetches from the partition's leader and
-// hands each record to a callback on the reading goroutine.
+// record: it fetches from the partition's leader and hands each record to
+// a callback on the reading goroutine.
 //
-// kafka.Reader does the same from a goroutine of its own and passes every
-// record through a channel, which costs about as much again as reading the
+// kafka-go's Dialer and Conn connect (TLS, SASL), find the leader and
+// resolve offsets; the fetches themselves are written and their records
+// decoded here (wire.go), from the connection's buffer as they arrive.
+// kafka.Reader reads on a goroutine of its own and passes every record
+// through a channel, which costs about as much again as reading the
 // record (on this project's benchmark machine: 1.9–2.4 µs per record
-// through a Reader, 0.9–1.3 µs through Conn). kafka-go's Client.Fetch is
-// no better choice: it decodes each record batch of a response into 64 KB
-// pages of its own, so a response of small batches (a producer that does
-// not linger) holds tens of megabytes. Conn decodes from the connection as
-// it goes.
+// through a Reader, 0.9–1.3 µs through Conn); Conn's Batch.ReadMessage
+// allocates five times per record; kafka-go's Client.Fetch decodes each
+// record batch of a response into 64 KB pages of its own, so a response of
+// small batches (a producer that does not linger) holds tens of megabytes.
 package kafkaread
 
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -66,12 +69,16 @@ var errStopped = errors.New("kafkaread: stopped")
 // the first record not yet delivered. Records that retention removed
 // before they were read are skipped, with a warning; an offset past the
 // partition's end is waited on until records reach it.
-func Read(ctx context.Context, cfg Config, offset int64, deliver func(kafka.Message) bool) error {
-	r := &reader{cfg: cfg, offset: offset, log: cfg.Logger}
+//
+// The Record passed to deliver is reused for the next one: its Key, Value
+// and header values are deliver's to keep, the Record and its Headers
+// slice are not.
+func Read(ctx context.Context, cfg Config, offset int64, deliver func(*Record) bool) error {
+	r := &reader{cfg: cfg, offset: offset, log: cfg.Logger, keys: interner{}}
 	if r.log == nil {
 		r.log = zap.NewNop()
 	}
-	r.dialer = buffered(ctx, cfg.Dialer, cfg.MaxWait+readTimeout)
+	r.dialer = r.buffered(ctx, cfg.Dialer, cfg.MaxWait+readTimeout)
 	failures := 0
 	for {
 		delivered := r.delivered
@@ -106,25 +113,37 @@ type reader struct {
 	offset    int64 // next record to deliver, or a FirstOffset/LastOffset sentinel
 	delivered int64 // records delivered so far
 	atEnd     bool  // the last fetch reached the partition's end
+
+	dialed      *bufferedConn // the connection the dialer made last
+	correlation int32         // the last fetch's correlation id
+	request     []byte        // the fetch request, rewritten for each
+	resp        response
+	rec         Record
+	keys        interner
 }
 
 // session connects to the partition's leader and reads from it until a
 // read fails, deliver asks to stop (errStopped) or ctx ends.
-func (r *reader) session(ctx context.Context, deliver func(kafka.Message) bool) error {
+func (r *reader) session(ctx context.Context, deliver func(*Record) bool) error {
 	conn, err := r.dial(ctx)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
+	raw := r.dialed
+	if raw == nil || raw.LocalAddr().String() != conn.LocalAddr().String() {
+		return fmt.Errorf("kafkaread: the connection to the leader of %s/%d was not made by its dialer", r.cfg.Topic, r.cfg.Partition)
+	}
 	// A fetch the broker holds open (MaxWait) ends at once with ctx.
-	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(past) })
+	stop := context.AfterFunc(ctx, func() { _ = raw.SetDeadline(past) })
 	defer stop()
 	if err := r.seek(ctx, conn); err != nil {
 		return err
 	}
 	r.atEnd = false
+	r.resp.r = raw.r
 	for {
-		if err := r.fetch(ctx, conn, deliver); err != nil {
+		if err := r.fetch(ctx, raw, deliver); err != nil {
 			return err
 		}
 	}
@@ -156,8 +175,8 @@ func (r *reader) dial(ctx context.Context) (*kafka.Conn, error) {
 	return nil, fmt.Errorf("connect to the leader of %s/%d: %w", r.cfg.Topic, r.cfg.Partition, errors.Join(errs...))
 }
 
-// seek resolves a sentinel offset and positions conn at r.offset, moving
-// past records that retention removed.
+// seek resolves a sentinel offset and moves r.offset past records that
+// retention removed.
 func (r *reader) seek(ctx context.Context, conn *kafka.Conn) error {
 	if err := deadline(ctx, conn, readTimeout); err != nil {
 		return err
@@ -179,56 +198,62 @@ func (r *reader) seek(ctx context.Context, conn *kafka.Conn) error {
 	case r.offset > last:
 		return fmt.Errorf("offset %d is past the partition's end (%d): %w", r.offset, last, kafka.OffsetOutOfRange)
 	}
-	_, err = conn.Seek(r.offset, kafka.SeekAbsolute|kafka.SeekDontCheck)
-	return err
+	return nil
 }
 
 // fetch makes one fetch and delivers what it returns.
-func (r *reader) fetch(ctx context.Context, conn *kafka.Conn, deliver func(kafka.Message) bool) error {
+func (r *reader) fetch(ctx context.Context, conn *bufferedConn, deliver func(*Record) bool) error {
 	if r.cfg.Next != nil {
 		next, err := r.cfg.Next(ctx, r.offset, r.atEnd)
 		if err != nil {
 			return err
 		}
-		if next > r.offset {
-			if _, err := conn.Seek(next, kafka.SeekAbsolute|kafka.SeekDontCheck); err != nil {
-				return err
-			}
-			r.offset = next
-		}
+		r.offset = max(r.offset, next)
 	}
-	if err := deadline(ctx, conn, r.cfg.MaxWait+readTimeout); err != nil {
+	r.correlation++
+	client := "kafkaread"
+	if r.cfg.Dialer != nil && r.cfg.Dialer.ClientID != "" {
+		client = r.cfg.Dialer.ClientID
+	}
+	r.request = appendFetch(r.request[:0], r.correlation, client, r.cfg.Topic, r.cfg.Partition, r.offset, &r.cfg)
+	_ = conn.SetWriteDeadline(time.Now().Add(readTimeout))
+	if err := ctx.Err(); err != nil { // the deadline set could undo ctx's
 		return err
 	}
-	before := r.delivered
-	batch := conn.ReadBatchWith(kafka.ReadBatchConfig{MinBytes: r.cfg.MinBytes, MaxBytes: r.cfg.MaxBytes, MaxWait: r.cfg.MaxWait})
-	for {
-		m, err := batch.ReadMessage()
-		if err != nil {
-			break
-		}
-		if m.Offset < r.offset {
-			continue // a compressed batch may start before the offset asked for
-		}
-		if !deliver(m) {
-			_ = batch.Close()
-			return errStopped
-		}
-		r.offset = m.Offset + 1
-		r.delivered++
-	}
-	r.atEnd = r.offset >= batch.HighWaterMark()
-	if err := batch.Close(); err != nil {
-		if errors.Is(err, kafka.RequestTimedOut) && r.delivered > before {
-			// A response that MaxBytes cut inside a record batch ends
-			// in a partial record; kafka-go reports that end as a
-			// timeout when the fetch's deadline has passed meanwhile,
-			// as a receiver that held records back makes it. The
-			// connection is fine: the next fetch starts at the cut record.
-			return nil
-		}
+	if _, err := conn.Write(r.request); err != nil {
 		return fmt.Errorf("fetch at offset %d: %w", r.offset, err)
 	}
+	pd, err := r.resp.readHead(r.correlation, r.cfg.Partition)
+	if err != nil {
+		return fmt.Errorf("fetch at offset %d: %w", r.offset, err)
+	}
+	stopped := false
+	err = r.resp.readBatches(pd.records, &r.rec, r.keys, func(rec *Record) error {
+		if rec.Offset < r.offset {
+			return nil // a batch may start before the offset asked for
+		}
+		if !deliver(rec) {
+			stopped = true
+			return errStopped
+		}
+		r.offset = rec.Offset + 1
+		r.delivered++
+		return nil
+	}, func(last int64) {
+		// Transaction markers and records compaction removed end a
+		// batch without a record to deliver.
+		r.offset = max(r.offset, last+1)
+	})
+	if stopped {
+		return errStopped
+	}
+	if err != nil {
+		return fmt.Errorf("fetch at offset %d: %w", r.offset, err)
+	}
+	if r.resp.n != 0 {
+		return fmt.Errorf("fetch at offset %d: %d bytes of the response left unread", r.offset, r.resp.n)
+	}
+	r.atEnd = r.offset >= pd.highWatermark
 	return nil
 }
 
@@ -237,18 +262,21 @@ const bufferSize = 64 << 10
 
 // buffered returns a copy of d (kafka-go's default when nil) whose
 // connections are read bufferSize bytes at a time, each system call with
-// a read deadline timeout from when it starts, until ctx ends.
+// a read deadline timeout from when it starts, until ctx ends. TLS is
+// set up under the buffer, so that fetch can write and read the Kafka
+// protocol on the connection that the dialer made last (r.dialed).
 //
 // kafka-go reads through a 4 KB bufio.Reader of its own: a system call
 // for every 4 KB of records (4 % of the gateway's CPU on a backlog). And
 // renewing the deadline for every record, so that a receiver that holds
 // records back does not fail the next read, cost 3 % more; once per
 // system call it costs nothing measurable.
-func buffered(ctx context.Context, d *kafka.Dialer, timeout time.Duration) *kafka.Dialer {
+func (r *reader) buffered(ctx context.Context, d *kafka.Dialer, timeout time.Duration) *kafka.Dialer {
 	if d == nil {
 		d = kafka.DefaultDialer
 	}
 	b := *d
+	b.TLS = nil
 	dial := d.DialFunc
 	if dial == nil {
 		dial = (&net.Dialer{LocalAddr: d.LocalAddr, FallbackDelay: d.FallbackDelay, KeepAlive: d.KeepAlive}).DialContext
@@ -258,9 +286,35 @@ func buffered(ctx context.Context, d *kafka.Dialer, timeout time.Duration) *kafk
 		if err != nil {
 			return nil, err
 		}
-		return &bufferedConn{Conn: c, r: bufio.NewReaderSize(&timedReader{c, ctx, timeout}, bufferSize)}, nil
+		if d.TLS != nil {
+			if c, err = handshake(dialCtx, c, d.TLS, address); err != nil {
+				return nil, err
+			}
+		}
+		bc := &bufferedConn{Conn: c, r: bufio.NewReaderSize(&timedReader{c, ctx, timeout}, bufferSize)}
+		r.dialed = bc
+		return bc, nil
 	}
 	return &b
+}
+
+// handshake makes c a TLS client connection as kafka-go's Dialer would:
+// the server name, unless cfg sets one, is address's host.
+func handshake(ctx context.Context, c net.Conn, cfg *tls.Config, address string) (net.Conn, error) {
+	if cfg.ServerName == "" {
+		cfg = cfg.Clone()
+		host, _, err := net.SplitHostPort(address)
+		if err != nil {
+			host = address
+		}
+		cfg.ServerName = host
+	}
+	tc := tls.Client(c, cfg)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		_ = c.Close()
+		return nil, err
+	}
+	return tc, nil
 }
 
 // bufferedConn is a connection read through a buffer.

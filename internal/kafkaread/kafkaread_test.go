@@ -64,7 +64,7 @@ func collect(t *testing.T, cfg Config, offset int64, want int) (values []string,
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	err := Read(ctx, cfg, offset, func(m kafka.Message) bool {
+	err := Read(ctx, cfg, offset, func(m *Record) bool {
 		values = append(values, string(m.Value))
 		offsets = append(offsets, m.Offset)
 		if len(m.Headers) != 1 || string(m.Headers[0].Value) != string(m.Value[1:]) {
@@ -81,11 +81,11 @@ func collect(t *testing.T, cfg Config, offset int64, want int) (values []string,
 // TestReadDeliversEveryRecordInOrder: plain and compressed batches, from
 // the first offset, from an offset inside the partition and from its end.
 func TestReadDeliversEveryRecordInOrder(t *testing.T) {
-	k := startKafka(t, "127.0.0.1:0", "plain", "snappy")
+	k := startKafka(t, "127.0.0.1:0", "plain", "snappy", "gzip", "lz4", "zstd")
 	for _, tc := range []struct {
 		topic string
 		codec kafka.Compression
-	}{{"plain", 0}, {"snappy", kafka.Snappy}} {
+	}{{"plain", 0}, {"snappy", kafka.Snappy}, {"gzip", kafka.Gzip}, {"lz4", kafka.Lz4}, {"zstd", kafka.Zstd}} {
 		t.Run(tc.topic, func(t *testing.T) {
 			produce(t, k.Addrs(), tc.topic, 0, 3000, 100, tc.codec)
 			cfg := config(k.Addrs(), tc.topic)
@@ -156,7 +156,7 @@ func TestReadRetriesUntilTheBrokerAnswers(t *testing.T) {
 	defer cancel()
 	go func() {
 		var values []string
-		err := Read(ctx, cfg, 10, func(m kafka.Message) bool {
+		err := Read(ctx, cfg, 10, func(m *Record) bool {
 			values = append(values, string(m.Value))
 			return len(values) < 3
 		})
@@ -188,7 +188,7 @@ func TestReadEndsWithItsContext(t *testing.T) {
 	done := make(chan error, 1)
 	var delivered atomic.Int32
 	go func() {
-		done <- Read(ctx, cfg, kafka.FirstOffset, func(kafka.Message) bool { delivered.Add(1); return true })
+		done <- Read(ctx, cfg, kafka.FirstOffset, func(*Record) bool { delivered.Add(1); return true })
 	}()
 	produce(t, k.Addrs(), "idle", 0, 1, 1, 0)
 	// Once the record is delivered, the reader waits on an empty fetch.
@@ -234,7 +234,7 @@ func TestReadWaitsOnASlowReceiver(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var n int
-	err := Read(ctx, cfg, kafka.FirstOffset, func(m kafka.Message) bool {
+	err := Read(ctx, cfg, kafka.FirstOffset, func(m *Record) bool {
 		if m.Offset != int64(n) {
 			t.Fatalf("record %d has offset %d", n, m.Offset)
 		}
@@ -277,7 +277,7 @@ func TestReadStepsOverWhatNextSays(t *testing.T) {
 		return offset, nil
 	}
 	var offsets []int64
-	err := Read(ctx, cfg, kafka.FirstOffset, func(m kafka.Message) bool {
+	err := Read(ctx, cfg, kafka.FirstOffset, func(m *Record) bool {
 		offsets = append(offsets, m.Offset)
 		return true
 	})
