@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strings"
 	"time"
+	"unsafe"
 )
 
 // Header is a Kafka record header.
@@ -187,9 +188,9 @@ func decodeStructured(value []byte, ev *Event, sp split) (int, split, error) {
 			return -1, sp, Errorf(ReasonInvalidEvent, "value is not a JSON object")
 		}
 	}
-	// Attribute strings are cut from one copy of the value rather than
-	// copied one by one.
-	var sv string
+	// Attribute strings are cut from the value itself, which DecodeInto's
+	// caller leaves unchanged, rather than copied one by one.
+	sv := unsafe.String(unsafe.SliceData(value), len(value))
 	var a attrs
 	var data []byte
 	depth := -1
@@ -238,9 +239,6 @@ func decodeStructured(value []byte, ev *Event, sp split) (int, split, error) {
 			return -1, sp, Errorf(ReasonInvalidEvent, "attribute %s is not a string", m.name())
 		}
 		if plain(m.value) {
-			if sv == "" {
-				sv = string(value)
-			}
 			*dst = sv[m.offset()+1 : m.offset()+len(m.value)-1]
 			continue
 		}
