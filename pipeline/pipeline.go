@@ -127,7 +127,8 @@ func New(cfg Config, deps Deps) *Pipeline {
 // or one operation derived from a product record by the routes.
 type item struct {
 	// Record is the consumed record: what goes to the dead-letter topic.
-	Record event.Record
+	// It belongs to the consumed message, which outlives the item.
+	Record *event.Record
 	// Event is the event to send; nil when Err is set.
 	Event *event.Event
 	// Err is why the event is refused before any check (an *event.Error).
@@ -188,7 +189,7 @@ func (p *Pipeline) Handle(ctx context.Context, m *consumer.Message) error {
 			return p.handleRouted(ctx, &m.Record, m.Lane, m, res)
 		}
 	}
-	return p.handle(ctx, &item{p: p, Record: m.Record, Event: m.Event, Err: m.Err, Lane: m.Lane, msg: m})
+	return p.handle(ctx, &item{p: p, Record: &m.Record, Event: m.Event, Err: m.Err, Lane: m.Lane, msg: m})
 }
 
 // handle takes one event through the checks to the dispatcher. It returns

@@ -45,7 +45,7 @@ func (p *Pipeline) handleRouted(ctx context.Context, rec *event.Record, lane int
 		if i > 0 {
 			it = new(item)
 		}
-		it.p, it.Record, it.Lane, it.fan = p, *rec, lane, f
+		it.p, it.Record, it.Lane, it.fan = p, rec, lane, f
 		switch {
 		case res.Err != nil:
 			it.Err = res.Err
@@ -108,9 +108,9 @@ func (f *fanOut) finish(handedBack bool) {
 // was first read, so that a replay keeps its identity).
 func (m *item) deadLetterRecord() *event.Record {
 	if m.route == "" {
-		return &m.Record
+		return m.Record
 	}
-	rec := m.Record
+	rec := *m.Record
 	rec.Headers = make([]event.Header, 0, len(m.Record.Headers)+4)
 	origin := false
 	for _, h := range m.Record.Headers {
@@ -118,7 +118,7 @@ func (m *item) deadLetterRecord() *event.Record {
 		rec.Headers = append(rec.Headers, h)
 	}
 	if !origin && m.plain {
-		rec.Headers = append(rec.Headers, event.Header{Key: routes.OriginHeader, Value: []byte(routes.Origin(&m.Record))})
+		rec.Headers = append(rec.Headers, event.Header{Key: routes.OriginHeader, Value: []byte(routes.Origin(m.Record))})
 	}
 	rec.Headers = append(rec.Headers, event.Header{Key: HeaderRoute, Value: []byte(m.route)})
 	if m.opType != "" {
