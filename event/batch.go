@@ -107,18 +107,41 @@ func (b *Batch) addRecipients(field string, raw []byte) bool {
 		b.Recipients = b.recipientBuf[:0]
 	}
 	ok := true
+	if b.targeting == RecipientObjects {
+		// Each recipient object is scanned once, by the splitting.
+		var buf [8]member
+		i, done, err := arrayStart(raw)
+		for ; err == nil && !done; i, done, err = arrayNext(raw, i) {
+			vs := i
+			var ms []member
+			if ms, i, err = membersAt(buf[:0], raw, vs); err != nil {
+				return false
+			}
+			r, ok := recipientObject(ms)
+			if !ok {
+				return false
+			}
+			r.Raw = raw[vs:i]
+			b.Recipients = append(b.Recipients, r)
+		}
+		return err == nil
+	}
 	err := eachElement(raw, func(e []byte) bool {
 		var r Recipient
 		switch {
-		case b.targeting == RecipientObjects:
-			r, ok = recipientObject(e)
 		case field == "external_user_ids":
 			var id string
-			if json.Unmarshal(e, &id) != nil || id == "" {
+			switch {
+			case len(e) < 3 || e[0] != '"':
 				ok = false
-				break
+			case plain(e): // one allocation: prefix and id together
+				id = concat("external_user_id:", e[1:len(e)-1])
+			default:
+				s, err := unquote(e)
+				ok = err == nil && s != ""
+				id = "external_user_id:" + s
 			}
-			r = Recipient{ID: "external_user_id:" + id, Raw: e}
+			r = Recipient{ID: id, Raw: e}
 		default:
 			var id string
 			id, ok = aliasID(e)
@@ -167,14 +190,10 @@ func aliasID(raw []byte) (string, bool) {
 	return "alias:" + label + ":" + name, true
 }
 
-// recipientObject reads the identifier of a trigger recipient object without
-// decoding its free-form fields.
-func recipientObject(raw []byte) (Recipient, bool) {
-	var buf [8]member
-	ms, err := members(buf[:0], raw)
-	if err != nil {
-		return Recipient{}, false
-	}
+// recipientObject reads the identifier of a trigger recipient object, from
+// its members ms, without decoding its free-form fields. The Recipient's
+// Raw is the caller's to set.
+func recipientObject(ms []member) (Recipient, bool) {
 	var id string
 	n := 0
 	for _, m := range ms {
@@ -218,7 +237,7 @@ func recipientObject(raw []byte) (Recipient, bool) {
 	if n != 1 { // exactly one identifier per recipient; validation explains
 		return Recipient{}, false
 	}
-	return Recipient{ID: id, Raw: raw}, true
+	return Recipient{ID: id}, true
 }
 
 // appendQuoted appends strconv.Quote(s), without its escaping work for

@@ -207,6 +207,13 @@ func TestRecipientIDs(t *testing.T) {
 			alias: []bool{true, false, false},
 		},
 		{
+			name:  "messages.send, escaped external ids",
+			typ:   send,
+			data:  `{"messages":{},"external_user_ids":["caf\u00e9","a\"b","u3"]}`,
+			want:  []string{"external_user_id:café", `external_user_id:a"b`, "external_user_id:u3"},
+			alias: []bool{false, false, false},
+		},
+		{
 			name:  "aliases read by their exact member names",
 			typ:   send,
 			data:  `{"user_aliases":[{"alias_name":"n","alias_label":"l","Alias_Name":"m"},{"alias_label":"\u006c","alias_name":"\u006e2"}],"messages":{}}`,

@@ -39,82 +39,100 @@ func (m member) name() string {
 // members splits a JSON object into its members, in document order,
 // appending them to dst (which may be a buffer on the caller's stack).
 func members(dst []member, obj []byte) ([]member, error) {
-	i := jsonbytes.SkipSpace(obj, 0)
-	if i >= len(obj) || obj[i] != '{' {
-		return nil, errNotObject
+	out, _, err := membersAt(dst, obj, jsonbytes.SkipSpace(obj, 0))
+	return out, err
+}
+
+// membersAt splits the object that starts at b[i] (not validated, as
+// members) and returns where it ends. The members' start offsets count
+// from b[i].
+func membersAt(dst []member, b []byte, i int) ([]member, int, error) {
+	if i >= len(b) || b[i] != '{' {
+		return nil, 0, errNotObject
 	}
+	base := i
 	out := dst
-	i = jsonbytes.SkipSpace(obj, i+1)
-	if i < len(obj) && obj[i] == '}' {
-		return out, nil
+	i = jsonbytes.SkipSpace(b, i+1)
+	if i < len(b) && b[i] == '}' {
+		return out, i + 1, nil
 	}
-	for i < len(obj) {
+	for i < len(b) {
 		ks := i
-		ke, err := skipString(obj, i)
+		ke, err := skipString(b, i)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
-		if _, err := unquoteCheck(obj[ks:ke]); err != nil {
-			return nil, err
+		if _, err := unquoteCheck(b[ks:ke]); err != nil {
+			return nil, 0, err
 		}
-		i = jsonbytes.SkipSpace(obj, ke)
-		if i >= len(obj) || obj[i] != ':' {
-			return nil, errMalformed
+		i = jsonbytes.SkipSpace(b, ke)
+		if i >= len(b) || b[i] != ':' {
+			return nil, 0, errMalformed
 		}
-		vs := jsonbytes.SkipSpace(obj, i+1)
-		ve, err := skipValue(obj, vs)
+		vs := jsonbytes.SkipSpace(b, i+1)
+		ve, err := skipValue(b, vs)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
-		out = append(out, member{raw: obj[ks:ke], value: obj[vs:ve], start: vs})
-		i = jsonbytes.SkipSpace(obj, ve)
-		if i >= len(obj) {
-			return nil, errMalformed
+		out = append(out, member{raw: b[ks:ke], value: b[vs:ve], start: vs - base})
+		i = jsonbytes.SkipSpace(b, ve)
+		if i >= len(b) {
+			return nil, 0, errMalformed
 		}
-		if obj[i] == '}' {
-			return out, nil
+		if b[i] == '}' {
+			return out, i + 1, nil
 		}
-		if obj[i] != ',' {
-			return nil, errMalformed
+		if b[i] != ',' {
+			return nil, 0, errMalformed
 		}
-		i = jsonbytes.SkipSpace(obj, i+1)
+		i = jsonbytes.SkipSpace(b, i+1)
 	}
-	return nil, errMalformed
+	return nil, 0, errMalformed
+}
+
+// arrayStart returns where the first element of the JSON array arr
+// starts, or done for an empty array.
+func arrayStart(arr []byte) (i int, done bool, err error) {
+	i = jsonbytes.SkipSpace(arr, 0)
+	if i >= len(arr) || arr[i] != '[' {
+		return 0, false, errNotArray
+	}
+	i = jsonbytes.SkipSpace(arr, i+1)
+	return i, i < len(arr) && arr[i] == ']', nil
+}
+
+// arrayNext returns where the element after the one that ends at ve
+// starts, or done at the array's end.
+func arrayNext(arr []byte, ve int) (i int, done bool, err error) {
+	i = jsonbytes.SkipSpace(arr, ve)
+	switch {
+	case i >= len(arr):
+		return 0, false, errMalformed
+	case arr[i] == ']':
+		return i, true, nil
+	case arr[i] != ',':
+		return 0, false, errMalformed
+	}
+	return jsonbytes.SkipSpace(arr, i+1), false, nil
 }
 
 // eachElement calls f with each raw element of a JSON array, in order,
 // until f returns false.
 func eachElement(arr []byte, f func(e []byte) bool) error {
-	i := jsonbytes.SkipSpace(arr, 0)
-	if i >= len(arr) || arr[i] != '[' {
-		return errNotArray
-	}
-	i = jsonbytes.SkipSpace(arr, i+1)
-	if i < len(arr) && arr[i] == ']' {
-		return nil
-	}
-	for i < len(arr) {
-		vs := i
-		ve, err := skipValue(arr, vs)
-		if err != nil {
-			return err
-		}
-		if !f(arr[vs:ve]) {
-			return nil
-		}
-		i = jsonbytes.SkipSpace(arr, ve)
+	i, done, err := arrayStart(arr)
+	for ; err == nil && !done; i, done, err = arrayNext(arr, i) {
 		if i >= len(arr) {
 			return errMalformed
 		}
-		if arr[i] == ']' {
+		vs := i
+		if i, err = skipValue(arr, vs); err != nil {
+			return err
+		}
+		if !f(arr[vs:i]) {
 			return nil
 		}
-		if arr[i] != ',' {
-			return errMalformed
-		}
-		i = jsonbytes.SkipSpace(arr, i+1)
 	}
-	return errMalformed
+	return err
 }
 
 // elements splits a JSON array into its raw elements.
