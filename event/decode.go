@@ -198,7 +198,7 @@ func decodeStructured(value []byte, ev *Event, sp split) (int, split, error) {
 		var dst *string
 		switch string(m.raw) {
 		case `"data"`:
-			data, depth = m.value, m.depth
+			data, depth = m.value, int(m.depth)
 			if string(data) == "null" {
 				data = nil
 			}
@@ -238,7 +238,7 @@ func decodeStructured(value []byte, ev *Event, sp split) (int, split, error) {
 		if m.value[0] != '"' {
 			return -1, sp, Errorf(ReasonInvalidEvent, "attribute %s is not a string", m.name())
 		}
-		if plain(m.value) {
+		if m.plain || plain(m.value) {
 			*dst = sv[m.offset()+1 : m.offset()+len(m.value)-1]
 			continue
 		}

@@ -20,7 +20,10 @@ type member struct {
 	raw   []byte // the key as written, quotes included
 	value []byte // raw JSON, trimmed
 	start int    // offset of value in the scanned object
-	depth int    // nesting depth of value (0 for scalars); validMembers only
+	depth int32  // nesting depth of value (0 for scalars); validMembers only
+	// plain marks a string value of printable ASCII without escapes
+	// (validMembersSplitting only; false says nothing).
+	plain bool
 }
 
 // offset returns where m's value starts in the object it was split from.
@@ -384,6 +387,7 @@ func validMembersSplitting(dst []member, obj []byte, key string, sp split) (ms [
 		vs := jsonbytes.SkipSpace(obj, i+1)
 		deep := 1
 		var ve int
+		plain := false
 		if key != "" && string(obj[ks:ke]) == key {
 			sp.value, sp.members = nil, sp.members[:0]
 			if vs < len(obj) && obj[vs] == '{' {
@@ -393,13 +397,22 @@ func validMembersSplitting(dst []member, obj []byte, key string, sp split) (ms [
 			} else {
 				ve, ok = scanValue(obj, vs, 1, &deep)
 			}
+		} else if plain = vs < len(obj) && obj[vs] == '"'; plain {
+			// A string, most often plain: the scan that validates it
+			// tells so.
+			if ve = jsonbytes.SkipPlain(obj, vs+1); ve < len(obj) && obj[ve] == '"' {
+				ve++
+			} else {
+				plain = false
+				ve, ok = jsonbytes.ScanString(obj, vs)
+			}
 		} else {
 			ve, ok = scanValue(obj, vs, 1, &deep)
 		}
 		if !ok {
 			return nil, split{}, false
 		}
-		ms = append(ms, member{raw: obj[ks:ke], value: obj[vs:ve], start: vs, depth: deep - 1})
+		ms = append(ms, member{raw: obj[ks:ke], value: obj[vs:ve], start: vs, depth: int32(deep - 1), plain: plain})
 		i = jsonbytes.SkipSpace(obj, ve)
 		if i >= len(obj) {
 			return nil, split{}, false
