@@ -186,28 +186,52 @@ func fastArrayLen(m []byte) (int, bool) {
 }
 
 // fastObjectList is json.Unmarshal(m, &[]T{}) for an array of objects (or
-// nulls, which leave their element zero), where *T is a rawFields.
+// nulls, which leave their element zero), where *T is a rawFields. Each
+// element is scanned once, by the decoding.
 func fastObjectList[T any](dst []T, m []byte) ([]T, bool) {
 	out := dst[:0]
+	i := jsonbytes.SkipSpace(m, 0)
+	if i >= len(m) || m[i] != '[' {
+		return out, false
+	}
+	i = jsonbytes.SkipSpace(m, i+1)
+	if i < len(m) && m[i] == ']' {
+		return out, jsonbytes.SkipSpace(m, i+1) == len(m)
+	}
 	var zero T
-	ok := fastElements(m, func(el []byte) bool {
+	for i < len(m) {
 		out = append(out, zero)
-		switch el[0] {
+		var e int
+		var ok bool
+		switch m[i] {
 		case '{':
 			f, isFields := any(&out[len(out)-1]).(rawFields)
 			if !isFields {
-				return false
+				return out, false
 			}
-			if _, ok := fastObject(el, 0, f, 1); !ok {
-				return false
-			}
+			e, ok = fastObject(m, i, f, 1)
 		case 'n': // null: the element stays zero
+			e, ok = jsonbytes.ScanLiteral(m, i, "null")
 		default:
-			return false // a type error: encoding/json words it
+			return out, false // a type error: encoding/json words it
 		}
-		return true
-	})
-	return out, ok
+		if !ok {
+			return out, false
+		}
+		i = jsonbytes.SkipSpace(m, e)
+		if i >= len(m) {
+			return out, false
+		}
+		switch m[i] {
+		case ']':
+			return out, jsonbytes.SkipSpace(m, i+1) == len(m)
+		case ',':
+			i = jsonbytes.SkipSpace(m, i+1)
+		default:
+			return out, false
+		}
+	}
+	return out, false
 }
 
 // scanValue validates the JSON value starting at b[i] and returns the
