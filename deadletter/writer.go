@@ -71,6 +71,49 @@ type Writer struct {
 	log          *zap.Logger
 	written      *prometheus.CounterVec
 	failures     *prometheus.CounterVec
+
+	// bufs are the buffers of acknowledged result records, for the next
+	// ones: a result's key and value cost no allocation once the writer
+	// runs.
+	bufs bufferList
+}
+
+// bufferList is a bounded list of free byte buffers.
+type bufferList struct {
+	mu   sync.Mutex
+	free [][]byte
+}
+
+// maxFreeBuffers bounds bufferList (about 1.6 MB of result buffers).
+const maxFreeBuffers = 4096
+
+// get returns an empty buffer of at least n bytes' capacity.
+func (l *bufferList) get(n int) []byte {
+	l.mu.Lock()
+	if k := len(l.free); k > 0 {
+		b := l.free[k-1]
+		l.free[k-1] = nil
+		l.free = l.free[:k-1]
+		l.mu.Unlock()
+		if cap(b) >= n {
+			return b
+		}
+		return make([]byte, 0, n)
+	}
+	l.mu.Unlock()
+	return make([]byte, 0, n)
+}
+
+// put keeps b (its capacity) for get, unless the list is full or b large.
+func (l *bufferList) put(b []byte) {
+	if cap(b) > 1024 {
+		return
+	}
+	l.mu.Lock()
+	if len(l.free) < maxFreeBuffers {
+		l.free = append(l.free, b[:0])
+	}
+	l.mu.Unlock()
 }
 
 // maxBatch is the most records one produce request carries per partition.
@@ -196,6 +239,11 @@ func (w *Writer) completed(o *output, m kafka.Message, err error) {
 	if err == nil {
 		o.written.Inc()
 		done.Ack(nil)
+		if o == w.results {
+			// Acknowledged: nothing reads the record's buffer any more
+			// (its key starts it; see Result).
+			w.bufs.put(m.Key)
+		}
 		return
 	}
 	w.retry(o, m, done, attempts+1, err)
@@ -248,10 +296,11 @@ func (w *Writer) DeadLetter(rec *event.Record, dl *event.DeadLetter, done Acker)
 // Result writes r to the results topic, keyed source/id, and tells done
 // when it is acknowledged.
 func (w *Writer) Result(r *event.Result, done Acker) {
-	// Key (event.ResultKey) and value share one buffer.
-	buf := make([]byte, 0, len(r.Source)+1+len(r.ID)+384)
+	// Key (event.ResultKey) and value share one buffer, which the key
+	// starts; it is used again once the record is acknowledged.
+	buf := w.bufs.get(len(r.Source) + 1 + len(r.ID) + 384)
 	buf = append(append(append(buf, r.Source...), '/'), r.ID...)
-	key := buf[:len(buf):len(buf)]
+	key := buf[:len(buf)]
 	v, err := r.AppendJSON(buf[len(buf):])
 	if err != nil {
 		done.Ack(fmt.Errorf("deadletter: encode result: %w", err))

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -19,8 +20,8 @@ import (
 )
 
 // TestWriterResults writes results in numbers that fill a produce batch,
-// leave a partial one waiting for the linger, and some left for Close
-// (which must send them), and checks
+// leave a partial one waiting for the linger, a second wave in the buffers
+// of the first, and some left for Close (which must send them), and checks
 // that every done callback reports success, every record is on the topic
 // once with the key source/id and the value json.Marshal gives, and the
 // counter counts them.
@@ -41,8 +42,10 @@ func TestWriterResults(t *testing.T) {
 	var mu sync.Mutex
 	var doneErrs []error
 	var wg sync.WaitGroup
-	write := func(i int) {
-		r := &event.Result{ID: fmt.Sprintf("e%d", i), Source: "/test", Type: "braze.campaigns.trigger.send",
+	var writeID func(id string)
+	write := func(i int) { writeID(fmt.Sprintf("e%d", i)) }
+	writeID = func(id string) {
+		r := &event.Result{ID: id, Source: "/test", Type: "braze.campaigns.trigger.send",
 			Outcome: event.OutcomeSent, Attempts: 1, BatchSize: 50, CompletedAt: at, Workspace: "default"}
 		v, err := json.Marshal(r)
 		if err != nil {
@@ -60,6 +63,13 @@ func TestWriterResults(t *testing.T) {
 	n := 0
 	for range 3*maxBatch + 10 { // full batches on some partitions, partial ones lingering
 		write(n)
+		n++
+	}
+	waitGroup(t, &wg, 30*time.Second)
+	// Every record of this second wave reuses the buffer of an
+	// acknowledged one, some with ids too long for it.
+	for i := range maxBatch + 7 {
+		writeID(fmt.Sprintf("second-%d-%s", i, strings.Repeat("x", i%700)))
 		n++
 	}
 	waitGroup(t, &wg, 30*time.Second)
