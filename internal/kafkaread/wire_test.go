@@ -1,10 +1,13 @@
 package kafkaread
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -191,5 +194,98 @@ func FuzzDecodeRecords(f *testing.F) {
 			}
 			return nil
 		})
+	})
+}
+
+// batchBytes encodes a record batch (format v2, uncompressed) of the
+// given values from base on, with the given attributes.
+func batchBytes(base int64, attrs int16, values ...string) []byte {
+	var recs []byte
+	for i, v := range values {
+		var r []byte
+		r = append(r, 0)                          // attributes
+		r = binary.AppendVarint(r, int64(i))      // timestamp delta
+		r = binary.AppendVarint(r, int64(i))      // offset delta
+		r = binary.AppendVarint(r, -1)            // null key
+		r = binary.AppendVarint(r, int64(len(v))) // value
+		r = append(r, v...)
+		r = binary.AppendVarint(r, 0) // no headers
+		recs = binary.AppendVarint(recs, int64(len(r)))
+		recs = append(recs, r...)
+	}
+	var b []byte
+	b = binary.BigEndian.AppendUint64(b, uint64(base))
+	b = binary.BigEndian.AppendUint32(b, uint32(v2Header+len(recs)))
+	b = binary.BigEndian.AppendUint32(b, 0) // leader epoch
+	b = append(b, 2)                        // magic
+	b = binary.BigEndian.AppendUint32(b, 0) // crc (not checked)
+	b = binary.BigEndian.AppendUint16(b, uint16(attrs))
+	b = binary.BigEndian.AppendUint32(b, uint32(max(len(values)-1, 0)))
+	b = binary.BigEndian.AppendUint64(b, 1764979200000) // first timestamp
+	b = binary.BigEndian.AppendUint64(b, uint64(1764979200000+len(values)))
+	b = binary.BigEndian.AppendUint64(b, ^uint64(0)) // producer id -1
+	b = binary.BigEndian.AppendUint16(b, ^uint16(0))
+	b = binary.BigEndian.AppendUint32(b, ^uint32(0))
+	b = binary.BigEndian.AppendUint32(b, uint32(len(values)))
+	return append(b, recs...)
+}
+
+// TestReadBatchesEdges: what a response's records can hold besides plain
+// batches — a control batch, a batch the size limit cut, a batch in a
+// format older than v2 — read from bytes, without a broker.
+func TestReadBatchesEdges(t *testing.T) {
+	type read struct {
+		value  string
+		offset int64
+	}
+	run := func(t *testing.T, records []byte) ([]read, []int64, error) {
+		t.Helper()
+		rs := response{r: bufio.NewReaderSize(bytes.NewReader(records), 64), n: len(records)}
+		var got []read
+		var ends []int64
+		var rec Record
+		err := rs.readBatches(len(records), &rec, interner{}, func(r *Record) error {
+			got = append(got, read{string(r.Value), r.Offset})
+			return nil
+		}, func(last int64) { ends = append(ends, last) })
+		if err == nil && rs.n != 0 {
+			t.Fatalf("%d bytes left unread", rs.n)
+		}
+		return got, ends, err
+	}
+
+	t.Run("control batch and a batch cut short", func(t *testing.T) {
+		var records []byte
+		records = append(records, batchBytes(10, 0, "a", "b")...)
+		records = append(records, batchBytes(12, controlBatch, "marker")...)
+		records = append(records, batchBytes(13, 0, strings.Repeat("c", 100))...) // longer than the reader's buffer
+		cut := batchBytes(14, 0, "d", "e")
+		records = append(records, cut[:len(cut)-3]...)
+		got, ends, err := run(t, records)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(got) != fmt.Sprintf("[{a 10} {b 11} {%s 13}]", strings.Repeat("c", 100)) {
+			t.Fatalf("read %v", got)
+		}
+		if fmt.Sprint(ends) != "[11 12 13]" {
+			t.Fatalf("batch ends %v, want [11 12 13] (the cut batch is read by the next fetch)", ends)
+		}
+	})
+
+	t.Run("format v1", func(t *testing.T) {
+		b := batchBytes(20, 0, "x")
+		b[16] = 1 // magic
+		if _, _, err := run(t, b); !errors.Is(err, errFormat) {
+			t.Fatalf("err = %v, want %v", err, errFormat)
+		}
+	})
+
+	t.Run("malformed record", func(t *testing.T) {
+		b := batchBytes(30, 0, "x")
+		b[len(b)-3] = 0x7e // the value's length (63), now past the record's end
+		if _, _, err := run(t, b); !errors.Is(err, errRecord) {
+			t.Fatalf("err = %v, want %v", err, errRecord)
+		}
 	})
 }
