@@ -2,8 +2,10 @@ package event
 
 import (
 	"encoding/json"
+	"hash/maphash"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/brazegw/gateway/internal/jsonbytes"
 )
@@ -85,7 +87,7 @@ func (b *Batch) init(ev *Event, dataMembers []member) bool {
 		}
 		key = append(key, 0)
 	}
-	b.Key = string(key)
+	b.Key = keys.intern(key)
 	return true
 }
 
@@ -358,4 +360,27 @@ func WithField(obj []byte, key, value string) []byte {
 		out = append(out, ',')
 	}
 	return append(out, rest...)
+}
+
+// keyCache holds recent batching keys: events of one campaign or Canvas
+// share theirs, and a key found here costs no allocation. Its slots are
+// chosen by a hash of the key and replaced by the latest key that hashes
+// to them; decoding goroutines share it without locks.
+type keyCache struct {
+	seed  maphash.Seed
+	slots [256]atomic.Pointer[string]
+}
+
+var keys = &keyCache{seed: maphash.MakeSeed()}
+
+// intern returns key as a string, the cached one when it holds the same
+// bytes.
+func (c *keyCache) intern(key []byte) string {
+	slot := &c.slots[maphash.Bytes(c.seed, key)%uint64(len(c.slots))]
+	if p := slot.Load(); p != nil && *p == string(key) {
+		return *p
+	}
+	s := string(key)
+	slot.Store(&s)
+	return s
 }

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"unsafe"
 )
 
 const (
@@ -491,5 +492,19 @@ func TestAppendQuoted(t *testing.T) {
 		if got, want := string(appendQuoted([]byte("k"), s)), "k"+strconv.Quote(s); got != want {
 			t.Errorf("appendQuoted(%q) = %s, want %s", s, got, want)
 		}
+	}
+}
+
+// TestBatchKeyShared: events with the same batching key share one string
+// (keyCache), and a different key is not mistaken for it.
+func TestBatchKeyShared(t *testing.T) {
+	a := batchOf(t, trigger, `{"campaign_id":"shared-key","recipients":[{"external_user_id":"u1"}]}`, "")
+	b := batchOf(t, trigger, `{"campaign_id":"shared-key","recipients":[{"external_user_id":"u2"}]}`, "")
+	c := batchOf(t, trigger, `{"campaign_id":"other-key","recipients":[{"external_user_id":"u3"}]}`, "")
+	if a.Key != b.Key || unsafe.StringData(a.Key) != unsafe.StringData(b.Key) {
+		t.Errorf("two events of one campaign do not share their key")
+	}
+	if c.Key == a.Key {
+		t.Errorf("two campaigns share a key")
 	}
 }
