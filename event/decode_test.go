@@ -506,3 +506,26 @@ func TestDecodeDepthLimit(t *testing.T) {
 		t.Fatalf("brackets in a string: %v", err)
 	}
 }
+
+// TestDecodeDeeperThanTheScanner: data nested deeper than the validating
+// scanner follows (200) takes the fall-back path; with white space before
+// the event, its attributes are still cut in the right place, and its
+// depth is still held to MaxDepth.
+func TestDecodeDeeperThanTheScanner(t *testing.T) {
+	deep := strings.Repeat("[", 250) + strings.Repeat("]", 250)
+	value := ` {"specversion":"1.0","id":"abc","source":"/s","type":"braze.campaigns.trigger.send",` +
+		`"data":{"campaign_id":"c","broadcast":true,"trigger_properties":{"x":` + deep + `}}}`
+	rec := &Record{Topic: "t", Value: []byte(value)}
+	ev, err := Decode(rec, Limits{MaxDepth: 300})
+	if err != nil {
+		t.Fatalf("Decode: %v", err)
+	}
+	if ev.ID != "abc" || ev.Source != "/s" || ev.Type != "braze.campaigns.trigger.send" {
+		t.Fatalf("attributes %q %q %q", ev.ID, ev.Source, ev.Type)
+	}
+	if _, err := Decode(rec, Limits{}); err == nil {
+		t.Fatal("data 252 deep passed the default MaxDepth of 64")
+	} else if r, _ := ReasonOf(err); r != ReasonTooLarge {
+		t.Fatalf("reason %s (%v), want %s", r, err, ReasonTooLarge)
+	}
+}

@@ -20,7 +20,7 @@ type member struct {
 	raw   []byte // the key as written, quotes included
 	value []byte // raw JSON, trimmed
 	start int    // offset of value in the scanned object
-	depth int32  // nesting depth of value (0 for scalars); validMembers only
+	depth int32  // nesting depth of value (0 for scalars); -1 when not known (members)
 	// plain marks a string value of printable ASCII without escapes
 	// (validMembersSplitting only; false says nothing).
 	plain bool
@@ -48,12 +48,11 @@ func members(dst []member, obj []byte) ([]member, error) {
 
 // membersAt splits the object that starts at b[i] (not validated, as
 // members) and returns where it ends. The members' start offsets count
-// from b[i].
+// from b[0].
 func membersAt(dst []member, b []byte, i int) ([]member, int, error) {
 	if i >= len(b) || b[i] != '{' {
 		return nil, 0, errNotObject
 	}
-	base := i
 	out := dst
 	i = jsonbytes.SkipSpace(b, i+1)
 	if i < len(b) && b[i] == '}' {
@@ -77,7 +76,7 @@ func membersAt(dst []member, b []byte, i int) ([]member, int, error) {
 		if err != nil {
 			return nil, 0, err
 		}
-		out = append(out, member{raw: b[ks:ke], value: b[vs:ve], start: vs - base})
+		out = append(out, member{raw: b[ks:ke], value: b[vs:ve], start: vs, depth: -1})
 		i = jsonbytes.SkipSpace(b, ve)
 		if i >= len(b) {
 			return nil, 0, errMalformed
