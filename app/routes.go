@@ -24,7 +24,7 @@ func newRouter(cfg *Config, log *zap.Logger, reg prometheus.Registerer) (*routes
 	}
 	var subscribed map[string]bool
 	r, err := routes.NewRouter(cfg.Routes, routes.Deps{
-		Limits: event.Limits{MaxRecordBytes: cfg.Kafka.MaxRecordBytes},
+		Limits: event.Limits{MaxRecordBytes: cfg.Kafka.MaxRecordBytes, MaxDepth: cfg.Kafka.MaxJSONDepth},
 		Accept: func(t *routes.Table) error {
 			if subscribed == nil {
 				return nil // the first load decides the subscriptions

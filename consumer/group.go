@@ -49,6 +49,34 @@ type Message struct {
 	headers [2]event.Header
 }
 
+// Decode decodes the record as a messaging event after all when it was
+// read as a Raw topic's record (neither Event nor Err is set), setting
+// Event or Err. A handler calls it for a record of a topic that is no
+// longer Raw: a routes reload stopped listening to the topic after the
+// record was read.
+func (m *Message) Decode() {
+	if m.Event != nil || m.Err != nil {
+		return
+	}
+	var lim event.Limits
+	if m.p != nil {
+		lim = m.p.g.limits()
+	}
+	m.decode(lim)
+}
+
+// decode decodes the record into the message's own Event.
+func (m *Message) decode(lim event.Limits) {
+	if m.Err = event.DecodeInto(&m.ev, &m.Record, lim); m.Err == nil {
+		m.Event = &m.ev
+	}
+}
+
+// limits are what the Group's messages are decoded with.
+func (g *Group) limits() event.Limits {
+	return event.Limits{MaxRecordBytes: g.cfg.MaxRecordBytes, MaxDepth: g.cfg.MaxJSONDepth}
+}
+
 // Done reports the message's outcome as durable. Calls after the first
 // (or after HandBack) are ignored.
 func (m *Message) Done() {

@@ -171,10 +171,7 @@ func (p *partition) message(r *kafkaread.Record) *Message {
 	// Decoding here, while the record's bytes are still in this core's
 	// cache, costs less than on the partition's goroutine.
 	if !p.g.raw(p.topic) {
-		lim := event.Limits{MaxRecordBytes: p.g.cfg.MaxRecordBytes, MaxDepth: p.g.cfg.MaxJSONDepth}
-		if m.Err = event.DecodeInto(&m.ev, &m.Record, lim); m.Err == nil {
-			m.Event = &m.ev
-		}
+		m.decode(p.g.limits())
 	}
 	if len(m.Record.Key) > 0 {
 		m.addKey(kafkaKey(m.Record.Key))

@@ -189,6 +189,9 @@ func (p *Pipeline) Handle(ctx context.Context, m *consumer.Message) error {
 			return p.handleRouted(ctx, &m.Record, m.Lane, m, res)
 		}
 	}
+	// A record read while routes listened to its topic, which a reload
+	// has stopped since, was not decoded: it is a Braze event after all.
+	m.Decode()
 	return p.handle(ctx, &item{p: p, Record: &m.Record, Event: m.Event, Err: m.Err, Lane: m.Lane, msg: m})
 }
 

@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/brazegw/gateway/consumer"
 	"github.com/brazegw/gateway/dispatcher"
 	"github.com/brazegw/gateway/event"
 	"github.com/brazegw/gateway/routes"
@@ -389,5 +390,22 @@ func TestDirectEventsAreNotRouted(t *testing.T) {
 	rec := event.Record{Topic: "braze.trigger", Value: []byte(`{}`)}
 	if _, ok := e.p.router.Route(&rec); ok {
 		t.Fatal("braze.trigger is routed")
+	}
+}
+
+// TestRecordOfATopicNoLongerRouted: a record read while routes listened to
+// its topic (so not decoded) and handled after a reload stopped that is a
+// Braze event after all: it is decoded and sent, not taken for a decoded
+// one without an event.
+func TestRecordOfATopicNoLongerRouted(t *testing.T) {
+	e := newRoutedEnv(t, false)
+	m := &consumer.Message{Record: event.Record{Topic: "braze.trigger", Offset: 3, Value: []byte(
+		`{"specversion":"1.0","id":"e1","source":"/s","type":"braze.campaigns.trigger.send",` +
+			`"data":{"campaign_id":"c","recipients":[{"external_user_id":"u1"}]}}`)}}
+	if err := e.p.Handle(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	if len(e.d.jobs) != 1 || e.d.jobs[0].Event == nil || e.d.jobs[0].Event.ID != "e1" {
+		t.Fatalf("jobs %v, want the decoded event e1", e.d.jobs)
 	}
 }
