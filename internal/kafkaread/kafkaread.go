@@ -211,7 +211,7 @@ func (r *reader) fetch(ctx context.Context, conn *bufferedConn, deliver func(*Re
 		r.offset = max(r.offset, next)
 	}
 	r.correlation++
-	client := "kafkaread"
+	client := kafka.DefaultClientID // as kafka-go's own requests say
 	if r.cfg.Dialer != nil && r.cfg.Dialer.ClientID != "" {
 		client = r.cfg.Dialer.ClientID
 	}
@@ -227,6 +227,7 @@ func (r *reader) fetch(ctx context.Context, conn *bufferedConn, deliver func(*Re
 	if err != nil {
 		return fmt.Errorf("fetch at offset %d: %w", r.offset, err)
 	}
+	start := r.offset
 	stopped := false
 	err = r.resp.readBatches(pd.records, &r.rec, r.keys, func(rec *Record) error {
 		if rec.Offset < r.offset {
@@ -252,6 +253,11 @@ func (r *reader) fetch(ctx context.Context, conn *bufferedConn, deliver func(*Re
 	}
 	if r.resp.n != 0 {
 		return fmt.Errorf("fetch at offset %d: %d bytes of the response left unread", r.offset, r.resp.n)
+	}
+	if pd.records > 0 && r.offset == start {
+		// Brokers send the first record batch whole, however large:
+		// records that end nowhere would be asked for again at once.
+		return fmt.Errorf("fetch at offset %d: %d bytes of records without a whole record batch", r.offset, pd.records)
 	}
 	r.atEnd = r.offset >= pd.highWatermark
 	return nil
