@@ -5,14 +5,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"sync"
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/protocol"
 )
 
-// producer writes the records of one topic with kafka-go's Client.Produce:
+// producer writes the records of one topic with kafka-go's Client.RawProduce
+// (the batches encoded in batch.go):
 // partitioned as Java producers do (murmur2 of the key), gathered per
 // partition for up to linger or maxBatch records, one request in flight per
 // partition so that the records of a key stay in order, acknowledged by
@@ -42,8 +43,14 @@ type producer struct {
 type partitionQueue struct {
 	id      int
 	pending []kafka.Message
-	running bool // a goroutine is sending this partition's records
+	running bool   // a goroutine is sending this partition's records
+	buf     []byte // the encoded batch, reused by that goroutine
 }
+
+// maxBatchBytes bounds the records of one request, below the 1 MB that
+// brokers accept in one batch by default (message.max.bytes); a larger
+// record goes alone.
+const maxBatchBytes = 900 << 10
 
 // partitionsTTL is how often the topic's partition count is read again.
 const partitionsTTL = 30 * time.Second
@@ -149,28 +156,40 @@ func (p *producer) send(q *partitionQueue) {
 			p.mu.Unlock()
 			return
 		}
-		n := min(len(q.pending), p.maxBatch)
+		n, size := 1, recordSize(q.pending[0])
+		for n < min(len(q.pending), p.maxBatch) {
+			if size += recordSize(q.pending[n]); size > maxBatchBytes {
+				break
+			}
+			n++
+		}
 		batch = append(batch[:0], q.pending[:n]...)
 		rest := copy(q.pending, q.pending[n:])
 		clear(q.pending[rest:])
 		q.pending = q.pending[:rest]
 		p.mu.Unlock()
-		base, err := p.produce(q.id, batch)
+		base, err := p.produce(q, batch)
 		p.complete(q.id, base, batch, err)
 		clear(batch)
+		if cap(q.buf) > 2*maxBatchBytes {
+			q.buf = nil // one very large record does not stay
+		}
 	}
 }
 
-// produce sends one batch to a partition and waits for the brokers; base
-// is the offset the first record was written at.
-func (p *producer) produce(partition int, msgs []kafka.Message) (base int64, err error) {
+// produce sends one batch to q's partition and waits for the brokers;
+// base is the offset the first record was written at.
+func (p *producer) produce(q *partitionQueue, msgs []kafka.Message) (base int64, err error) {
+	q.buf = appendBatch(q.buf[:0], msgs, time.Now())
 	ctx, cancel := context.WithTimeout(context.Background(), p.timeout)
 	defer cancel()
-	res, err := p.client.Produce(ctx, &kafka.ProduceRequest{
+	var body bytes.Reader
+	body.Reset(q.buf)
+	res, err := p.client.RawProduce(ctx, &kafka.RawProduceRequest{
 		Topic:        p.topic,
-		Partition:    partition,
+		Partition:    q.id,
 		RequiredAcks: kafka.RequireAll,
-		Records:      &records{msgs: msgs},
+		RawRecords:   protocol.RawRecordSet{Reader: &body},
 	})
 	switch {
 	case err != nil:
@@ -223,34 +242,3 @@ func partitionIDs256() []int {
 	}
 	return ids
 }
-
-// records reads messages as Kafka records without copying them.
-type records struct {
-	msgs       []kafka.Message
-	i          int
-	rec        kafka.Record
-	key, value bytesReader
-}
-
-// ReadRecord implements kafka.RecordReader.
-func (r *records) ReadRecord() (*kafka.Record, error) {
-	if r.i >= len(r.msgs) {
-		return nil, io.EOF
-	}
-	m := &r.msgs[r.i]
-	r.i++
-	r.rec = kafka.Record{Time: m.Time, Headers: m.Headers}
-	if m.Key != nil {
-		r.key.Reset(m.Key)
-		r.rec.Key = &r.key
-	}
-	if m.Value != nil {
-		r.value.Reset(m.Value)
-		r.rec.Value = &r.value
-	}
-	return &r.rec, nil
-}
-
-type bytesReader struct{ bytes.Reader }
-
-func (*bytesReader) Close() error { return nil }
