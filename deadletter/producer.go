@@ -47,6 +47,10 @@ type partitionQueue struct {
 	buf     []byte // the encoded batch, reused by that goroutine
 }
 
+// idleBufferBytes is the largest encoded-batch buffer a partition keeps
+// while it has nothing to send.
+const idleBufferBytes = 256 << 10
+
 // maxBatchBytes bounds the records of one request, below the 1 MB that
 // brokers accept in one batch by default (message.max.bytes); a larger
 // record goes alone.
@@ -153,6 +157,9 @@ func (p *producer) send(q *partitionQueue) {
 		p.mu.Lock()
 		if len(q.pending) == 0 {
 			q.running = false
+			if cap(q.buf) > idleBufferBytes {
+				q.buf = nil // an idle partition keeps no large buffer
+			}
 			p.mu.Unlock()
 			return
 		}
@@ -193,6 +200,9 @@ func (p *producer) produce(q *partitionQueue, msgs []kafka.Message) (base int64,
 	})
 	switch {
 	case err != nil:
+		// kafka-go may still be copying the request from the buffer
+		// (an attempt cut short by ctx): the next batch gets another.
+		q.buf = nil
 		return 0, err
 	case res.Error != nil:
 		return 0, res.Error
