@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -22,6 +23,9 @@ type Spec struct {
 	Replication int
 	// Compacted topics keep the latest record per key.
 	Compacted bool
+	// MaxMessageBytes, when set, is the created topic's max.message.bytes:
+	// the largest record batch it takes (the broker's default is 1 MB).
+	MaxMessageBytes int
 	// Role says what the gateway uses it for, for messages.
 	Role string
 }
@@ -116,7 +120,10 @@ func Create(ctx context.Context, brokers []string, tr *kafka.Transport, specs []
 			tc.ReplicationFactor = -1
 		}
 		if s.Compacted {
-			tc.ConfigEntries = []kafka.ConfigEntry{{ConfigName: "cleanup.policy", ConfigValue: "compact"}}
+			tc.ConfigEntries = append(tc.ConfigEntries, kafka.ConfigEntry{ConfigName: "cleanup.policy", ConfigValue: "compact"})
+		}
+		if s.MaxMessageBytes > 0 {
+			tc.ConfigEntries = append(tc.ConfigEntries, kafka.ConfigEntry{ConfigName: "max.message.bytes", ConfigValue: strconv.Itoa(s.MaxMessageBytes)})
 		}
 		req.Topics = append(req.Topics, tc)
 	}
