@@ -170,21 +170,31 @@ func (p *partition) message(r *kafkaread.Record) *Message {
 	}
 	// Decoding here, while the record's bytes are still in this core's
 	// cache, costs less than on the partition's goroutine.
-	if !p.g.raw(p.topic) {
-		m.decode(p.g.limits())
-	}
 	if len(m.Record.Key) > 0 {
 		m.addKey(kafkaKey(m.Record.Key))
 	}
+	if !p.g.raw(p.topic) {
+		p.decode(m)
+	}
+	return m
+}
+
+// decode decodes m's record and adds the ordering key of its schedule key.
+func (p *partition) decode(m *Message) {
+	m.decode(p.g.limits())
 	if m.Event != nil && m.Event.ScheduleKey != "" {
 		m.addKey(scheduleKey(m.Event.Workspace, m.Event.ScheduleKey))
 	}
-	return m
 }
 
 // accept tracks a fetched and decoded record and hands it on when its
 // ordering keys allow.
 func (p *partition) accept(ctx context.Context, m *Message) {
+	if m.Event == nil && m.Err == nil && !p.g.raw(p.topic) {
+		// Read raw, and a routes reload has stopped routing its topic
+		// since: decoded now, before it takes its place in the order.
+		p.decode(m)
+	}
 	p.tracker.add(m.Record.Offset)
 	p.fetched.Store(m.Record.Offset + 1)
 	p.countConsumed(m)
