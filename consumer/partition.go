@@ -26,7 +26,7 @@ type partition struct {
 	lane  int
 	log   *zap.Logger
 
-	in          inbox[*Message] // fetched records, not yet decoded
+	in          inbox[*Message] // fetched (and decoded) records, not yet accepted
 	completions inbox[*Message] // finished messages
 	committable atomic.Int64    // commit point published for the committer (-1: none)
 	fetched     atomic.Int64    // offset after the last record read (-1: none)
@@ -168,11 +168,11 @@ func (p *partition) message(r *kafkaread.Record) *Message {
 			m.Record.Headers = append(m.Record.Headers, event.Header{Key: h.Key, Value: h.Value})
 		}
 	}
-	// Decoding here, while the record's bytes are still in this core's
-	// cache, costs less than on the partition's goroutine.
 	if len(m.Record.Key) > 0 {
 		m.addKey(kafkaKey(m.Record.Key))
 	}
+	// Decoding here, while the record's bytes are still in this core's
+	// cache, costs less than on the partition's goroutine.
 	if !p.g.raw(p.topic) {
 		p.decode(m)
 	}

@@ -460,8 +460,9 @@ func (r *replayer) publish(ctx context.Context, msgs []kafka.Message) error {
 	return nil
 }
 
-// recordSize is the size kafka-go checks against BatchBytes, with room
-// for the record overhead.
+// recordSize is a record's size with room for its overhead in a batch:
+// what kafka-go checks against BatchBytes (replay) and what the
+// producer's maxBatchBytes counts.
 func recordSize(m kafka.Message) int {
 	n := len(m.Key) + len(m.Value) + 64
 	for _, h := range m.Headers {

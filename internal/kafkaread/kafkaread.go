@@ -74,7 +74,11 @@ var errStopped = errors.New("kafkaread: stopped")
 // and header values are deliver's to keep, the Record and its Headers
 // slice are not.
 func Read(ctx context.Context, cfg Config, offset int64, deliver func(*Record) bool) error {
-	r := &reader{cfg: cfg, offset: offset, log: cfg.Logger, keys: interner{}}
+	// Fetches carry the client id kafka-go's own requests carry.
+	r := &reader{cfg: cfg, offset: offset, log: cfg.Logger, keys: interner{}, client: kafka.DefaultClientID}
+	if cfg.Dialer != nil && cfg.Dialer.ClientID != "" {
+		r.client = cfg.Dialer.ClientID
+	}
 	if r.log == nil {
 		r.log = zap.NewNop()
 	}
@@ -115,6 +119,7 @@ type reader struct {
 	atEnd     bool  // the last fetch reached the partition's end
 
 	dialed      *bufferedConn // the connection the dialer made last
+	client      string        // the client id fetches carry
 	correlation int32         // the last fetch's correlation id
 	request     []byte        // the fetch request, rewritten for each
 	resp        response
@@ -211,11 +216,7 @@ func (r *reader) fetch(ctx context.Context, conn *bufferedConn, deliver func(*Re
 		r.offset = max(r.offset, next)
 	}
 	r.correlation++
-	client := kafka.DefaultClientID // as kafka-go's own requests say
-	if r.cfg.Dialer != nil && r.cfg.Dialer.ClientID != "" {
-		client = r.cfg.Dialer.ClientID
-	}
-	r.request = appendFetch(r.request[:0], r.correlation, client, r.cfg.Topic, r.cfg.Partition, r.offset, &r.cfg)
+	r.request = appendFetch(r.request[:0], r.correlation, r.client, r.cfg.Topic, r.cfg.Partition, r.offset, &r.cfg)
 	_ = conn.SetWriteDeadline(time.Now().Add(readTimeout))
 	if err := ctx.Err(); err != nil { // the deadline set could undo ctx's
 		return err

@@ -293,26 +293,41 @@ func (rs *response) streamRecords(n int, bt *batch, rec *Record, keys interner, 
 		if err != nil {
 			return err
 		}
-		length, k := binary.Varint(head)
-		if k <= 0 || length < 0 || int64(n-k) < length {
-			return fmt.Errorf("%w in the batch at offset %d", errRecord, bt.base)
+		length, k, err := bt.recordLength(head, n)
+		if err != nil {
+			return err
 		}
 		if err := rs.skip(k); err != nil {
 			return err
 		}
-		r, err := rs.bytes(int(length))
+		r, err := rs.bytes(length)
 		if err != nil {
 			return err
 		}
-		n -= k + int(length)
-		if err := decodeRecord(r, bt, rec, keys, spans[:0]); err != nil {
-			return fmt.Errorf("%w in the batch at offset %d", err, bt.base)
-		}
-		if err := deliver(rec); err != nil {
+		n -= k + length
+		if err := bt.deliver(r, rec, keys, spans[:0], deliver); err != nil {
 			return err
 		}
 	}
 	return rs.skip(n)
+}
+
+// recordLength reads the length that starts a record from head, the first
+// bytes of the avail bytes left in the batch, and returns it and its size.
+func (bt *batch) recordLength(head []byte, avail int) (length, size int, err error) {
+	l, k := binary.Varint(head)
+	if k <= 0 || l < 0 || int64(avail-k) < l {
+		return 0, 0, fmt.Errorf("%w in the batch at offset %d", errRecord, bt.base)
+	}
+	return int(l), k, nil
+}
+
+// deliver decodes the record r of bt into rec and delivers it.
+func (bt *batch) deliver(r []byte, rec *Record, keys interner, spans []span, deliver func(*Record) error) error {
+	if err := decodeRecord(r, bt, rec, keys, spans); err != nil {
+		return fmt.Errorf("%w in the batch at offset %d", err, bt.base)
+	}
+	return deliver(rec)
 }
 
 // decompress returns the records that body holds compressed with codec,
@@ -338,16 +353,13 @@ var errRecord = errors.New("kafkaread: malformed record")
 func decodeRecords(body []byte, bt *batch, rec *Record, keys interner, deliver func(*Record) error) error {
 	var spans [2 * maxSpans]span
 	for i := 0; i < bt.count && len(body) > 0; i++ {
-		length, n := binary.Varint(body)
-		if n <= 0 || length < 0 || int64(len(body)-n) < length {
-			return fmt.Errorf("%w in the batch at offset %d", errRecord, bt.base)
+		length, k, err := bt.recordLength(body, len(body))
+		if err != nil {
+			return err
 		}
-		r := body[n : n+int(length)]
-		body = body[n+int(length):]
-		if err := decodeRecord(r, bt, rec, keys, spans[:0]); err != nil {
-			return fmt.Errorf("%w in the batch at offset %d", err, bt.base)
-		}
-		if err := deliver(rec); err != nil {
+		r := body[k : k+length]
+		body = body[k+length:]
+		if err := bt.deliver(r, rec, keys, spans[:0], deliver); err != nil {
 			return err
 		}
 	}
