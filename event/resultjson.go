@@ -72,13 +72,25 @@ func (r *Result) plain() bool {
 // escapes.
 func plainString(s string) bool {
 	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c < 0x20 || c >= 0x7f, c == '"', c == '\\', c == '<', c == '>', c == '&':
+		if !jsonPlain[s[i]] {
 			return false
 		}
 	}
 	return true
 }
+
+// jsonPlain tells the bytes plainString accepts: one load per byte
+// instead of six comparisons (results records check ten strings each).
+var jsonPlain = func() (t [256]bool) {
+	for c := 0x20; c < 0x7f; c++ {
+		switch c {
+		case '"', '\\', '<', '>', '&':
+		default:
+			t[c] = true
+		}
+	}
+	return t
+}()
 
 func appendPlain(dst []byte, s string) []byte {
 	dst = append(dst, '"')
