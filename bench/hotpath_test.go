@@ -73,11 +73,16 @@ func BenchmarkDecode(b *testing.B) {
 // BenchmarkCheck is the request validation the pipeline runs per event.
 func BenchmarkCheck(b *testing.B) {
 	ev := decode(b, record(1))
-	b.ReportAllocs()
-	for b.Loop() {
-		if err := rules.Check(ev.Spec.Endpoint, ev.Data, rules.Options{}); err != nil {
-			b.Fatal(err)
-		}
+	for _, valid := range []bool{false, true} {
+		// The pipeline checks with ValidJSON: the decoder validated data.
+		b.Run(fmt.Sprintf("ValidJSON=%v", valid), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := rules.Check(ev.Spec.Endpoint, ev.Data, rules.Options{ValidJSON: valid}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 

@@ -178,69 +178,19 @@ var (
 
 // skipString returns the index just past the string starting at b[i].
 func skipString(b []byte, i int) (int, error) {
-	if i >= len(b) || b[i] != '"' {
-		return 0, errMalformed
-	}
-	for i++; i < len(b); i++ {
-		i = jsonbytes.SkipPlain(b, i)
-		if i >= len(b) {
-			break
-		}
-		switch b[i] {
-		case '\\':
-			i++
-		case '"':
-			return i + 1, nil
-		}
+	if e, ok := jsonbytes.SkipString(b, i); ok {
+		return e, nil
 	}
 	return 0, errMalformed
 }
 
-// skipValue returns the index just past the JSON value starting at b[i].
+// skipValue returns the index just past the JSON value starting at b[i],
+// which has been validated.
 func skipValue(b []byte, i int) (int, error) {
-	if i >= len(b) {
-		return 0, errMalformed
+	if e, ok := jsonbytes.SkipValue(b, i); ok {
+		return e, nil
 	}
-	switch b[i] {
-	case '"':
-		return skipString(b, i)
-	case '{', '[':
-		depth := 0
-		for ; i < len(b); i++ {
-			switch b[i] {
-			case '"':
-				e, err := skipString(b, i)
-				if err != nil {
-					return 0, err
-				}
-				i = e - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return i + 1, nil
-				}
-			}
-		}
-		return 0, errMalformed
-	default: // number, true, false, null
-		s := i
-		for i < len(b) {
-			switch b[i] {
-			case ',', '}', ']', ' ', '\t', '\n', '\r':
-				if i == s {
-					return 0, errMalformed
-				}
-				return i, nil
-			}
-			i++
-		}
-		if i == s {
-			return 0, errMalformed
-		}
-		return i, nil
-	}
+	return 0, errMalformed
 }
 
 // plain reports whether the raw JSON string decodes to its bytes between

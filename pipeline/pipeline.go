@@ -250,6 +250,7 @@ func (p *Pipeline) check(ev *event.Event) error {
 	}
 	opts := p.cfg.Rules
 	opts.AllowMissingScheduleID = ev.ScheduleKey != ""
+	opts.ValidJSON = true // event.DecodeInto validated data
 	if err := rules.Check(ev.Spec.Endpoint, ev.Data, opts); err != nil {
 		var v *rules.Violation
 		if errors.As(err, &v) {

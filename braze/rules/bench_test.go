@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"fmt"
 	"testing"
 )
 
@@ -11,12 +12,16 @@ func BenchmarkCheckTriggerSend50(b *testing.B) {
 	if err := Check(PathCampaignsTriggerSend, body, Options{}); err != nil {
 		b.Fatalf("benchmark body is invalid: %v", err)
 	}
-	b.SetBytes(int64(len(body)))
-	b.ReportAllocs()
-	for b.Loop() {
-		if err := Check(PathCampaignsTriggerSend, body, Options{}); err != nil {
-			b.Fatal(err)
-		}
+	for _, valid := range []bool{false, true} {
+		b.Run(fmt.Sprintf("ValidJSON=%v", valid), func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := Check(PathCampaignsTriggerSend, body, Options{ValidJSON: valid}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 

@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"strconv"
 	"sync"
+
+	"github.com/brazegw/gateway/internal/jsonbytes"
 )
 
 // request holds every top-level key of every endpoint's body. Values stay raw
@@ -46,6 +48,25 @@ type request struct {
 	Notification               json.RawMessage `json:"notification"`
 	EndActivity                json.RawMessage `json:"end_activity"`
 	DismissalDate              json.RawMessage `json:"dismissal_date"`
+
+	// list, when set, receives the recipients array decoded while a
+	// trusted body (Options.ValidJSON) is read, and listed the raw array
+	// it was decoded from: the list stands for Recipients when listed is
+	// Recipients itself (a later "recipients" key, or one matched by case
+	// folding, would make them differ). list holds the array kept between
+	// checks (see requests).
+	list   *[]recipient
+	listed json.RawMessage
+	buf    []recipient
+}
+
+// recipients returns the list decoded from Recipients with the request,
+// if there is one.
+func (r *request) recipients() ([]recipient, bool) {
+	if r.list == nil || len(r.listed) == 0 || len(r.listed) != len(r.Recipients) || &r.listed[0] != &r.Recipients[0] {
+		return nil, false
+	}
+	return *r.list, true
 }
 
 // recipient is one element of recipients (braze-api.md §4.2).
@@ -68,15 +89,42 @@ type userAlias struct {
 	AliasLabel json.RawMessage `json:"alias_label"`
 }
 
-// decodeRequest parses body as a JSON object into req.
-func decodeRequest(body []byte, req *request) *Violation {
+// decodeRequest parses body as a JSON object into req. trusted is
+// Options.ValidJSON: the body's values are skipped rather than validated.
+func decodeRequest(body []byte, req *request, trusted bool) *Violation {
+	if trusted {
+		i := jsonbytes.SkipSpace(body, 0)
+		if end, ok := fastObject(body, i, req, 0, true); ok && jsonbytes.SkipSpace(body, end) == len(body) {
+			return nil
+		}
+		resetFields(req)
+	}
 	return decodeObject(body, req)
 }
 
-// requests recycles request structs: one is decoded per checked event,
-// and nothing keeps it after check returns (values are sub-slices of the
-// body, and violations copy what they quote).
+// requests recycles request structs and the recipient lists of trigger
+// sends: one request is decoded per checked event, and nothing keeps it
+// after check returns (values are sub-slices of the body, and violations
+// copy what they quote).
 var requests = sync.Pool{New: func() any { return new(request) }}
+
+// getRequest returns a cleared request from the pool; putRequest returns
+// it, clearing what refers to the body.
+func getRequest() *request {
+	r := requests.Get().(*request)
+	r.list = &r.buf
+	return r
+}
+
+func putRequest(r *request) {
+	buf := r.buf
+	clear(buf[:cap(buf)]) // a second recipients array may have been shorter
+	*r = request{}
+	if cap(buf) <= 2*MaxRecipients { // keep a grown array, up to a full request's
+		r.buf = buf[:0]
+	}
+	requests.Put(r)
+}
 
 // decodeObject decodes body, which must be one JSON object, into v. A syntax
 // error or a body that is not an object is a Bad Request.
@@ -105,19 +153,19 @@ func decodeObject(body []byte, v any) *Violation {
 
 // objectList decodes the optional JSON array of objects m.
 func objectList[T any](m json.RawMessage, field string) ([]T, *Violation) {
-	return objectListInto[T](nil, m, field)
+	return objectListInto[T](nil, m, field, false)
 }
 
 // objectListInto is objectList decoding into dst's array when it is
-// large enough.
-func objectListInto[T any](dst []T, m json.RawMessage, field string) ([]T, *Violation) {
+// large enough; trusted is as for decodeRequest.
+func objectListInto[T any](dst []T, m json.RawMessage, field string, trusted bool) ([]T, *Violation) {
 	if !present(m) {
 		return nil, nil
 	}
 	if m[0] != '[' {
 		return nil, invalid(field, "must be an array of objects")
 	}
-	if out, ok := fastObjectList(dst, m); ok {
+	if out, ok := fastObjectList(dst, m, trusted); ok {
 		return out, nil
 	}
 	var out []T

@@ -66,13 +66,15 @@ func asciiEqualFold(a []byte, b string) bool {
 // path cannot decide; f may then hold partial results and must be reset.
 func fastDecodeObject(body []byte, f rawFields) bool {
 	i := jsonbytes.SkipSpace(body, 0)
-	end, ok := fastObject(body, i, f, 0)
+	end, ok := fastObject(body, i, f, 0, false)
 	return ok && jsonbytes.SkipSpace(body, end) == len(body)
 }
 
 // fastObject decodes the object starting at b[i] into f (nil: only
-// validate) and returns the index just past it.
-func fastObject(b []byte, i int, f rawFields, depth int) (int, bool) {
+// validate) and returns the index just past it. With trusted set, the
+// caller vouches that b is valid JSON: member values are skipped, not
+// validated (keys are still read exactly).
+func fastObject(b []byte, i int, f rawFields, depth int, trusted bool) (int, bool) {
 	if i >= len(b) || b[i] != '{' || depth >= maxFastDepth {
 		return 0, false
 	}
@@ -91,7 +93,15 @@ func fastObject(b []byte, i int, f rawFields, depth int) (int, bool) {
 			return 0, false
 		}
 		vs := jsonbytes.SkipSpace(b, i+1)
-		ve, ok := scanValue(b, vs, depth+1)
+		var ve int
+		switch {
+		case !trusted:
+			ve, ok = scanValue(b, vs, depth+1)
+		case depth == 0:
+			ve, ok = topValue(f, b, b[ks+1:ke-1], vs)
+		default:
+			ve, ok = jsonbytes.SkipValue(b, vs)
+		}
 		if !ok {
 			return 0, false
 		}
@@ -121,6 +131,25 @@ func fastObject(b []byte, i int, f rawFields, depth int) (int, bool) {
 			return 0, false
 		}
 	}
+}
+
+// topValue returns the end of the top-level member value at b[vs] of a
+// trusted body. A request's recipients array is decoded on the way (see
+// request.list), so that a trigger send's recipients are scanned once;
+// every other value is skipped.
+func topValue(f rawFields, b, key []byte, vs int) (int, bool) {
+	r, isRequest := f.(*request)
+	if !isRequest || r.list == nil || string(key) != "recipients" || vs >= len(b) || b[vs] != '[' {
+		return jsonbytes.SkipValue(b, vs)
+	}
+	out, end, ok := fastObjectListAt(*r.list, b, vs, true)
+	*r.list = out
+	if !ok {
+		r.listed = nil
+		return jsonbytes.SkipValue(b, vs)
+	}
+	r.listed = b[vs:end]
+	return end, true
 }
 
 // plainASCII reports whether a key holds only printable ASCII without
@@ -188,50 +217,56 @@ func fastArrayLen(m []byte) (int, bool) {
 // fastObjectList is json.Unmarshal(m, &[]T{}) for an array of objects (or
 // nulls, which leave their element zero), where *T is a rawFields. Each
 // element is scanned once, by the decoding.
-func fastObjectList[T any](dst []T, m []byte) ([]T, bool) {
+func fastObjectList[T any](dst []T, m []byte, trusted bool) ([]T, bool) {
+	out, end, ok := fastObjectListAt(dst, m, jsonbytes.SkipSpace(m, 0), trusted)
+	return out, ok && jsonbytes.SkipSpace(m, end) == len(m)
+}
+
+// fastObjectListAt is fastObjectList for the array starting at b[i]; it
+// returns the index just past the array.
+func fastObjectListAt[T any](dst []T, b []byte, i int, trusted bool) ([]T, int, bool) {
 	out := dst[:0]
-	i := jsonbytes.SkipSpace(m, 0)
-	if i >= len(m) || m[i] != '[' {
-		return out, false
+	if i >= len(b) || b[i] != '[' {
+		return out, 0, false
 	}
-	i = jsonbytes.SkipSpace(m, i+1)
-	if i < len(m) && m[i] == ']' {
-		return out, jsonbytes.SkipSpace(m, i+1) == len(m)
+	i = jsonbytes.SkipSpace(b, i+1)
+	if i < len(b) && b[i] == ']' {
+		return out, i + 1, true
 	}
 	var zero T
-	for i < len(m) {
+	for i < len(b) {
 		out = append(out, zero)
 		var e int
 		var ok bool
-		switch m[i] {
+		switch b[i] {
 		case '{':
 			f, isFields := any(&out[len(out)-1]).(rawFields)
 			if !isFields {
-				return out, false
+				return out, 0, false
 			}
-			e, ok = fastObject(m, i, f, 1)
+			e, ok = fastObject(b, i, f, 1, trusted)
 		case 'n': // null: the element stays zero
-			e, ok = jsonbytes.ScanLiteral(m, i, "null")
+			e, ok = jsonbytes.ScanLiteral(b, i, "null")
 		default:
-			return out, false // a type error: encoding/json words it
+			return out, 0, false // a type error: encoding/json words it
 		}
 		if !ok {
-			return out, false
+			return out, 0, false
 		}
-		i = jsonbytes.SkipSpace(m, e)
-		if i >= len(m) {
-			return out, false
+		i = jsonbytes.SkipSpace(b, e)
+		if i >= len(b) {
+			return out, 0, false
 		}
-		switch m[i] {
+		switch b[i] {
 		case ']':
-			return out, jsonbytes.SkipSpace(m, i+1) == len(m)
+			return out, i + 1, true
 		case ',':
-			i = jsonbytes.SkipSpace(m, i+1)
+			i = jsonbytes.SkipSpace(b, i+1)
 		default:
-			return out, false
+			return out, 0, false
 		}
 	}
-	return out, false
+	return out, 0, false
 }
 
 // scanValue validates the JSON value starting at b[i] and returns the
@@ -242,7 +277,7 @@ func scanValue(b []byte, i, depth int) (int, bool) {
 	}
 	switch c := b[i]; c {
 	case '{':
-		return fastObject(b, i, nil, depth)
+		return fastObject(b, i, nil, depth, false)
 	case '[':
 		if depth >= maxFastDepth {
 			return 0, false

@@ -27,10 +27,19 @@ func TestFieldTables(t *testing.T) {
 		f := mk()
 		v := reflect.ValueOf(f).Elem()
 		t.Run(v.Type().Name(), func(t *testing.T) {
-			if got, want := len(f.names()), v.NumField(); got != want {
-				t.Fatalf("names() has %d entries, the struct %d fields", got, want)
+			tagged := 0 // request also has unexported helpers
+			for i := range v.NumField() {
+				if v.Type().Field(i).IsExported() {
+					tagged++
+				}
+			}
+			if got := len(f.names()); got != tagged {
+				t.Fatalf("names() has %d entries, the struct %d JSON fields", got, tagged)
 			}
 			for i := range v.NumField() {
+				if !v.Type().Field(i).IsExported() {
+					continue
+				}
 				tag := v.Type().Field(i).Tag.Get("json")
 				if !strings.Contains(","+strings.Join(f.names(), ",")+",", ","+tag+",") {
 					t.Fatalf("field %s (json %q) is not in names()", v.Type().Field(i).Name, tag)
@@ -132,13 +141,45 @@ func checkAgainstJSON(t *testing.T, body []byte) {
 	} else if _, ok := fastArrayLen(body); ok {
 		t.Fatalf("fastArrayLen accepts %q, fastRawArray does not", body)
 	}
-	if got, ok := fastObjectList[recipient](nil, body); ok {
+	for _, trusted := range []bool{false, true} {
+		if trusted && !json.Valid(body) {
+			break
+		}
+		got, ok := fastObjectList[recipient](nil, body, trusted)
+		if !ok {
+			continue
+		}
 		var want []recipient
 		if err := json.Unmarshal(body, &want); err != nil {
 			t.Fatalf("fastObjectList decoded %q, encoding/json failed: %v", body, err)
 		}
 		if !reflect.DeepEqual(normalise(got), normalise(want)) {
-			t.Fatalf("fastObjectList(%q) = %q, encoding/json %q", body, got, want)
+			t.Fatalf("fastObjectList(%q, trusted %v) = %q, encoding/json %q", body, trusted, got, want)
+		}
+	}
+	if json.Valid(body) {
+		// A trusted body: values skipped, the recipients decoded on the way.
+		fast, slow := getRequest(), new(request)
+		defer putRequest(fast)
+		if v := decodeRequest(body, fast, true); v == nil {
+			if err := json.Unmarshal(body, slow); err != nil {
+				t.Fatalf("trusted decodeRequest decoded %q, encoding/json failed: %v", body, err)
+			}
+			for _, n := range requestNames {
+				a, b := *fast.field([]byte(n)), *slow.field([]byte(n))
+				if !bytes.Equal(a, b) || (a == nil) != (b == nil) {
+					t.Fatalf("trusted request.%s of %q: %q, encoding/json %q", n, body, a, b)
+				}
+			}
+			if got, ok := fast.recipients(); ok {
+				var want []recipient
+				if err := json.Unmarshal(slow.Recipients, &want); err != nil {
+					t.Fatalf("recipients decoded with the request of %q, encoding/json failed: %v", body, err)
+				}
+				if !reflect.DeepEqual(normalise(got), normalise(want)) {
+					t.Fatalf("recipients decoded with the request of %q = %q, encoding/json %q", body, got, want)
+				}
+			}
 		}
 	}
 }
@@ -176,9 +217,16 @@ func TestFastDecodeDecides(t *testing.T) {
 			t.Errorf("%s: the fast path declines a valid body", path)
 		}
 		if present(r.Recipients) {
-			if _, ok := fastObjectList[recipient](nil, r.Recipients); !ok {
+			if _, ok := fastObjectList[recipient](nil, r.Recipients, false); !ok {
 				t.Errorf("%s: the fast path declines valid recipients", path)
 			}
+			trusted := getRequest()
+			if v := decodeRequest([]byte(body), trusted, true); v != nil {
+				t.Errorf("%s: the trusted path declines a valid body: %v", path, v)
+			} else if _, ok := trusted.recipients(); !ok && r.Recipients[0] == '[' {
+				t.Errorf("%s: the trusted path does not decode the recipients with the request", path)
+			}
+			putRequest(trusted)
 		}
 	}
 }

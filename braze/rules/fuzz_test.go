@@ -2,7 +2,9 @@ package rules
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -33,6 +35,12 @@ func FuzzCheck(f *testing.F) {
 			var v *Violation
 			if !errors.As(err, &v) || v.Label == "" || v.Error() == "" {
 				t.Fatalf("Check returned %#v, want nil or a labelled *Violation", err)
+			}
+		}
+		if json.Valid(body) {
+			trusted := Check(path, body, Options{ValidJSON: true})
+			if fmt.Sprint(trusted) != fmt.Sprint(strict) {
+				t.Fatalf("Check with ValidJSON says %v, without %v", trusted, strict)
 			}
 		}
 		if strict == nil && loose != nil {

@@ -1,7 +1,6 @@
 package rules
 
 import (
-	"sync"
 	"time"
 )
 
@@ -106,6 +105,12 @@ type Options struct {
 	// in_local_time schedule whose time has passed in every time zone, and
 	// a Content Card expire_at more than 30 days ahead.
 	Now func() time.Time
+	// ValidJSON tells that the caller has validated body as JSON (the
+	// gateway's decoder does so for every event's data). Check then skips
+	// over values it does not inspect instead of validating them again.
+	// Given invalid JSON with ValidJSON set, Check may accept a body it
+	// would otherwise reject; it still never panics.
+	ValidJSON bool
 }
 
 // Check validates body against the structural rules of the endpoint at path
@@ -124,12 +129,9 @@ func check(path string, body []byte, opts *Options) *Violation {
 	if ep == epUnknown {
 		return &Violation{Label: LabelUnknownEndpoint, Detail: "no POST endpoint " + truncate(path, 64)}
 	}
-	req := requests.Get().(*request)
-	defer func() {
-		*req = request{}
-		requests.Put(req)
-	}()
-	if v := decodeRequest(body, req); v != nil {
+	req := getRequest()
+	defer putRequest(req)
+	if v := decodeRequest(body, req, opts.ValidJSON); v != nil {
 		return v
 	}
 	c := checker{req: req, opts: opts, ep: ep}
@@ -155,9 +157,6 @@ func check(path string, body []byte, opts *Options) *Violation {
 	}
 	return nil
 }
-
-// recipientBufs recycles the decoded recipient lists of trigger sends.
-var recipientBufs = sync.Pool{New: func() any { return new([]recipient) }}
 
 // checker carries one request through the rules of its endpoint.
 type checker struct {
@@ -268,17 +267,14 @@ func (c *checker) triggerSend() *Violation {
 		return &Violation{Label: LabelUnsupportedField, Field: "segment_id",
 			Detail: "is not supported on trigger sends; target the segment in the dashboard and use broadcast or audience"}
 	}
-	buf := recipientBufs.Get().(*[]recipient)
-	defer func() {
-		clear((*buf)[:cap(*buf)])
-		recipientBufs.Put(buf)
-	}()
-	recipients, v := objectListInto(*buf, r.Recipients, "recipients")
-	if cap(recipients) <= 2*MaxRecipients {
-		*buf = recipients[:0] // keep a grown array, up to a full request's
-	}
-	if v != nil {
-		return v
+	recipients, listed := r.recipients()
+	if !listed {
+		var v *Violation
+		recipients, v = objectListInto(r.buf, r.Recipients, "recipients", c.opts.ValidJSON)
+		r.buf = recipients
+		if v != nil {
+			return v
+		}
 	}
 	if canvas {
 		if v := c.canvasCampaignFields(recipients); v != nil {

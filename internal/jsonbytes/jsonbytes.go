@@ -173,3 +173,69 @@ func ScanString(b []byte, i int) (int, bool) {
 	}
 	return 0, false
 }
+
+// SkipString returns the index just past the JSON string starting at b[i]
+// (a quote), without validating it: it finds the closing quote. ok is
+// false when b ends first.
+func SkipString(b []byte, i int) (end int, ok bool) {
+	if i >= len(b) || b[i] != '"' {
+		return 0, false
+	}
+	for i++; i < len(b); i++ {
+		i = SkipPlain(b, i)
+		if i >= len(b) {
+			break
+		}
+		switch b[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1, true
+		}
+	}
+	return 0, false
+}
+
+// SkipValue returns the index just past the JSON value starting at b[i],
+// for input already known to be valid JSON: it finds the value's end
+// (strings skipped eight bytes at a time, containers by counting
+// brackets) without checking what it passes over. Given invalid JSON it
+// returns some end within b or ok false; it never reads outside b.
+func SkipValue(b []byte, i int) (end int, ok bool) {
+	if i >= len(b) {
+		return 0, false
+	}
+	switch b[i] {
+	case '"':
+		return SkipString(b, i)
+	case '{', '[':
+		depth := 0
+		for ; i < len(b); i++ {
+			switch b[i] {
+			case '"':
+				e, ok := SkipString(b, i)
+				if !ok {
+					return 0, false
+				}
+				i = e - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return i + 1, true
+				}
+			}
+		}
+		return 0, false
+	default: // number, true, false, null
+		s := i
+		for ; i < len(b); i++ {
+			switch b[i] {
+			case ',', '}', ']', ' ', '\t', '\n', '\r':
+				return i, i > s
+			}
+		}
+		return i, i > s
+	}
+}

@@ -168,3 +168,42 @@ func TestScanStringMatchesEncodingJSON(t *testing.T) {
 		t.Errorf("SkipSpace = %d, want 5", got)
 	}
 }
+
+// skipCases are valid JSON values, each followed by what may come after a
+// value inside a document.
+var skipCases = []string{
+	`"x"`, `""`, `"a\"b\\"`, `"\u00e9 caf\u00e9 é"`, `0`, `-1.5e+3`, `true`, `false`, `null`,
+	`{}`, `[]`, `{"a":[1,{"b":"}]"},null]}`, `[{"k":"v"},"[",{"x":{"y":[]}}]`,
+	`{"s":"a string longer than eight bytes with \"escapes\" and \\ too"}`,
+}
+
+func TestSkipValue(t *testing.T) {
+	for _, v := range skipCases {
+		for _, tail := range []string{"", ",", "}", "]", " ", "\n,"} {
+			b := []byte(v + tail)
+			if end, ok := SkipValue(b, 0); !ok || end != len(v) {
+				t.Errorf("SkipValue(%q) = %d, %v; want %d, true", b, end, ok, len(v))
+			}
+		}
+	}
+}
+
+// FuzzSkipValue checks SkipValue against encoding/json's reading of valid
+// values, and that it stays within any input.
+func FuzzSkipValue(f *testing.F) {
+	for _, v := range skipCases {
+		f.Add([]byte(v))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		end, ok := SkipValue(b, 0)
+		if ok && (end < 0 || end > len(b)) {
+			t.Fatalf("SkipValue(%q) = %d, outside the input", b, end)
+		}
+		if len(b) == 0 || b[0] == ' ' || b[0] == '\t' || b[0] == '\n' || b[0] == '\r' || !json.Valid(b) {
+			return
+		}
+		if !ok || SkipSpace(b, end) != len(b) {
+			t.Fatalf("SkipValue(%q) = %d, %v; the value ends at %d", b, end, ok, len(b))
+		}
+	})
+}
