@@ -15,6 +15,16 @@ type metrics struct {
 	// per-event path; read-only after newMetrics.
 	completedBy map[completedKey]prometheus.Counter
 	latencyBy   map[string]prometheus.Observer
+	// sentBy holds, per event type, the series of its common outcome (sent),
+	// found by the type's Spec: a pointer lookup rather than three strings
+	// hashed per event.
+	sentBy map[*event.Spec]sentSeries
+}
+
+// sentSeries are the series a sent event of one type updates.
+type sentSeries struct {
+	completed prometheus.Counter
+	latency   prometheus.Observer
 }
 
 type completedKey struct{ typ, outcome, reason string }
@@ -26,6 +36,23 @@ func (m *metrics) done(typ, outcome string, reason event.Reason) {
 		return
 	}
 	m.completed.WithLabelValues(typ, outcome, string(reason)).Inc()
+}
+
+// sent counts a sent event of the type spec and, when timed, records its
+// end-to-end latency.
+func (m *metrics) sent(spec *event.Spec, timed bool, latency float64) {
+	ss, ok := m.sentBy[spec]
+	if !ok { // a spec not from event's table: by label values
+		m.done(spec.Type, event.OutcomeSent, "")
+		if timed {
+			m.observeLatency(spec.Type, latency)
+		}
+		return
+	}
+	ss.completed.Inc()
+	if timed {
+		ss.latency.Observe(latency)
+	}
 }
 
 // observeLatency records an event's end-to-end latency.
@@ -57,6 +84,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	// the first failure.
 	m.completedBy = map[completedKey]prometheus.Counter{}
 	m.latencyBy = map[string]prometheus.Observer{}
+	m.sentBy = map[*event.Spec]sentSeries{}
 	add := func(typ, outcome string, reason event.Reason) {
 		m.completedBy[completedKey{typ, outcome, string(reason)}] = m.completed.WithLabelValues(typ, outcome, string(reason))
 	}
@@ -68,6 +96,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		add(s.Type, event.OutcomeExpired, event.ReasonExpired)
 		add(s.Type, event.OutcomeDuplicate, "")
 		m.latencyBy[s.Type] = m.latency.WithLabelValues(s.Type)
+		spec, _ := event.Lookup(s.Type)
+		m.sentBy[spec] = sentSeries{m.completedBy[completedKey{s.Type, event.OutcomeSent, ""}], m.latencyBy[s.Type]}
 	}
 	for _, r := range []event.Reason{event.ReasonRouteError, event.ReasonNoRoute} {
 		add(productType, event.OutcomeDeadLettered, r)

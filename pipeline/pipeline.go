@@ -331,8 +331,20 @@ func (m *item) Ack(err error) {
 	if p.ledger != nil {
 		p.ledger.Record(res)
 	}
-	if ev := m.Event; !ev.Time.IsZero() {
-		p.m.observeLatency(ev.Type, p.now().Sub(ev.Time).Seconds())
+	ev := m.Event
+	timed := !ev.Time.IsZero()
+	var latency float64
+	if timed {
+		latency = p.now().Sub(ev.Time).Seconds()
+	}
+	if res.Outcome == event.OutcomeSent && res.Reason == "" && ev.Spec != nil {
+		p.m.sent(ev.Spec, timed, latency)
+		p.m.inflight.Dec()
+		m.Done()
+		return
+	}
+	if timed {
+		p.m.observeLatency(ev.Type, latency)
 	}
 	p.complete(m, res.Type, res.Outcome, res.Reason)
 }

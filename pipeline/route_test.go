@@ -1,12 +1,14 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
 	"sync"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/brazegw/gateway/consumer"
 	"github.com/brazegw/gateway/dispatcher"
@@ -174,7 +176,9 @@ func product(id, typ, data string, headers ...event.Header) event.Record {
 // durable, and each operation has its own result under its derived id.
 func TestRoutedRecordDoneWhenAllOperationsAre(t *testing.T) {
 	e := newRoutedEnv(t, false)
-	e.handle(t, product("ev-1", "order.shipped", `{"user":"u1"}`))
+	rec := product("ev-1", "order.shipped", `{"user":"u1"}`)
+	rec.Value = bytes.Replace(rec.Value, []byte(`"source"`), []byte(`"time":"2026-03-01T12:00:00Z","source"`), 1)
+	e.handle(t, rec)
 	if len(e.d.jobs) != 2 {
 		t.Fatalf("%d jobs submitted, want 2", len(e.d.jobs))
 	}
@@ -198,11 +202,20 @@ func TestRoutedRecordDoneWhenAllOperationsAre(t *testing.T) {
 			t.Errorf("result %+v", r)
 		}
 	}
-	if n := testutil.ToFloat64(e.p.m.completed.WithLabelValues("braze.canvas.trigger.send", event.OutcomeSent, "")); n != 1 {
-		t.Errorf("completed{canvas, sent} = %v", n)
+	for _, typ := range []string{"braze.campaigns.trigger.send", "braze.canvas.trigger.send"} {
+		if n := testutil.ToFloat64(e.p.m.completed.WithLabelValues(typ, event.OutcomeSent, "")); n != 1 {
+			t.Errorf("completed{%s, sent} = %v", typ, n)
+		}
 	}
 	if n := testutil.ToFloat64(e.p.m.inflight); n != 0 {
 		t.Errorf("inflight %v after every outcome", n)
+	}
+	var hist dto.Metric
+	if err := e.p.m.latency.WithLabelValues("braze.canvas.trigger.send").(prometheus.Metric).Write(&hist); err != nil {
+		t.Fatal(err)
+	}
+	if n := hist.GetHistogram().GetSampleCount(); n != 1 {
+		t.Errorf("latency{canvas} has %d samples, want 1", n)
 	}
 }
 
