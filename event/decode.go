@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 	"unsafe"
+
+	"github.com/brazegw/gateway/internal/rfc3339"
 )
 
 // Header is a Kafka record header.
@@ -331,14 +333,14 @@ func fill(ev *Event, a attrs, data []byte) error {
 		ev.Workspace = DefaultWorkspace
 	}
 	if a.time != "" {
-		t, err := time.Parse(time.RFC3339Nano, a.time)
+		t, _, err := rfc3339.Parse(a.time)
 		if err != nil {
 			return Errorf(ReasonInvalidEvent, "time %q is not RFC 3339", truncate(a.time, 40))
 		}
 		ev.Time = t
 	}
 	if a.deadline != "" {
-		t, err := time.Parse(time.RFC3339Nano, a.deadline)
+		t, _, err := rfc3339.Parse(a.deadline)
 		if err != nil {
 			return Errorf(ReasonInvalidEvent, "brazedeadline %q is not RFC 3339", truncate(a.deadline, 40))
 		}
