@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -129,6 +130,7 @@ type Dispatcher struct {
 	mu      sync.Mutex
 	open    map[string][]*pending    // open batches by batching key
 	waiting map[*request]*time.Timer // requests waiting for a retry or a probe
+	seed    maphash.Seed             // of the recipient ID hashes of open batches
 }
 
 // New returns a Dispatcher.
@@ -150,6 +152,7 @@ func New(cfg Config, deps Deps) (*Dispatcher, error) {
 		stop:    make(chan struct{}),
 		open:    make(map[string][]*pending),
 		waiting: make(map[*request]*time.Timer),
+		seed:    maphash.MakeSeed(),
 	}
 	if d.log == nil {
 		d.log = zap.NewNop()

@@ -263,7 +263,7 @@ func badRecipients(r *request, errs []braze.MinorError) map[int]string {
 			}
 		}
 		for i, rc := range r.recips {
-			if mentions(e.Text, recipientValue(rc.ID)) {
+			if mentions(e.Text, recipientValue(&rc)) {
 				bad[i] = text
 			}
 		}
@@ -414,13 +414,13 @@ func (d *Dispatcher) backoff(attempt int) time.Duration {
 	return time.Duration(rand.Int64N(int64(c) + 1))
 }
 
-// recipientValue is the identifier a producer wrote, e.g. "u1" of "external_user_id:u1".
-func recipientValue(id string) string {
-	if rest, ok := strings.CutPrefix(id, "alias:"); ok {
-		// "alias:<label>:<name>": Braze reports the alias name
-		return rest[strings.IndexByte(rest, ':')+1:]
+// recipientValue is the identifier a producer wrote: the key, or the alias
+// name of a user alias ("<label>:<name>"), which is what Braze reports.
+func recipientValue(rc *event.Recipient) string {
+	if rc.Kind == event.ByUserAlias {
+		return rc.Key[strings.IndexByte(rc.Key, ':')+1:]
 	}
-	return id[strings.IndexByte(id, ':')+1:]
+	return rc.Key
 }
 
 // mentions reports whether text contains v as a whole token.

@@ -6,23 +6,60 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/brazegw/gateway/internal/jsonbytes"
 )
 
 // Recipient is one explicit recipient of a batchable event.
 type Recipient struct {
-	// ID is the recipient's identity, unique per user within a workspace:
-	// "external_user_id:<id>", "alias:<label>:<name>", "email:<address>" or
-	// "braze_id:<id>". A batch never holds two recipients with the same ID.
-	ID string
+	// Key is the recipient's identifier within its Kind: the external id,
+	// the e-mail address in lower case, the Braze id, or "<label>:<name>"
+	// of a user alias. Kind and Key are unique per user within a
+	// workspace: a batch never holds two recipients with the same ones.
+	// Key may be a string over the record's value (see DecodeInto).
+	Key string
 	// Raw is the recipient as the producer wrote it: a recipient object
 	// (trigger endpoints), an external id string or a user alias object
 	// (/messages/send).
 	Raw json.RawMessage
+	// Kind says how the recipient is identified.
+	Kind RecipientKind
 	// Alias is set for /messages/send recipients that are user aliases.
 	Alias bool
 }
+
+// RecipientKind says how a recipient is identified.
+type RecipientKind uint8
+
+// The kinds of recipient identifiers Braze documents.
+const (
+	ByExternalUserID RecipientKind = iota + 1
+	ByUserAlias
+	ByEmail
+	ByBrazeID
+)
+
+// String returns the identifier's field name ("external_user_id",
+// "alias", "email" or "braze_id").
+func (k RecipientKind) String() string {
+	switch k {
+	case ByExternalUserID:
+		return "external_user_id"
+	case ByUserAlias:
+		return "alias"
+	case ByEmail:
+		return "email"
+	case ByBrazeID:
+		return "braze_id"
+	}
+	return "unknown"
+}
+
+// ID returns the recipient's identity as one string, Kind and Key:
+// "external_user_id:<id>", "alias:<label>:<name>", "email:<address>" or
+// "braze_id:<id>".
+func (r *Recipient) ID() string { return r.Kind.String() + ":" + r.Key }
 
 // Batch is the batching view of an event: the key that says which events
 // may share a request, and the event's recipients.
@@ -136,18 +173,18 @@ func (b *Batch) addRecipients(field string, raw []byte) bool {
 			switch {
 			case len(e) < 3 || e[0] != '"':
 				ok = false
-			case plain(e): // one allocation: prefix and id together
-				id = concat("external_user_id:", e[1:len(e)-1])
+			case plain(e):
+				id = view(e[1 : len(e)-1])
 			default:
-				s, err := unquote(e)
-				ok = err == nil && s != ""
-				id = "external_user_id:" + s
+				var err error
+				id, err = unquote(e)
+				ok = err == nil && id != ""
 			}
-			r = Recipient{ID: id, Raw: e}
+			r = Recipient{Kind: ByExternalUserID, Key: id, Raw: e}
 		default:
 			var id string
 			id, ok = aliasID(e)
-			r = Recipient{ID: id, Raw: e, Alias: true}
+			r = Recipient{Kind: ByUserAlias, Key: id, Raw: e, Alias: true}
 		}
 		if ok {
 			b.Recipients = append(b.Recipients, r)
@@ -157,7 +194,13 @@ func (b *Batch) addRecipients(field string, raw []byte) bool {
 	return err == nil && ok
 }
 
-// aliasID returns the identity of a user alias object. Its members are read
+// view returns the string over b's bytes, without a copy: b is part of the
+// record's value, which DecodeInto's caller leaves unchanged.
+func view(b []byte) string {
+	return unsafe.String(unsafe.SliceData(b), len(b))
+}
+
+// aliasID returns the Key of a user alias object, "<label>:<name>". Its members are read
 // by their exact names, as Braze reads them (encoding/json would also take
 // "Alias_Name", and the last of two "alias_name"), so that two aliases Braze
 // takes for the same user never get different IDs; a repeated or non-string
@@ -189,30 +232,30 @@ func aliasID(raw []byte) (string, bool) {
 	if name == "" || label == "" {
 		return "", false
 	}
-	return "alias:" + label + ":" + name, true
+	return label + ":" + name, true
 }
 
 // recipientObject reads the identifier of a trigger recipient object, from
 // its members ms, without decoding its free-form fields. The Recipient's
 // Raw is the caller's to set.
 func recipientObject(ms []member) (Recipient, bool) {
-	var id string
+	var r Recipient
 	n := 0
 	for _, m := range ms {
-		var prefix string
+		var kind RecipientKind
 		switch string(m.raw) {
 		case `"external_user_id"`:
-			prefix = "external_user_id:"
+			kind = ByExternalUserID
 		case `"email"`:
-			prefix = "email:"
+			kind = ByEmail
 		case `"braze_id"`:
-			prefix = "braze_id:"
+			kind = ByBrazeID
 		case `"user_alias"`:
 			a, ok := aliasID(m.value)
 			if !ok {
 				return Recipient{}, false
 			}
-			id, n = a, n+1
+			r, n = Recipient{Kind: ByUserAlias, Key: a}, n+1
 			continue
 		default:
 			continue
@@ -220,26 +263,36 @@ func recipientObject(ms []member) (Recipient, bool) {
 		if m.value[0] != '"' {
 			return Recipient{}, false
 		}
-		if plain(m.value) && prefix != "email:" { // one allocation: prefix and id together
+		if plain(m.value) && (kind != ByEmail || !hasUpper(m.value)) {
 			if len(m.value) == 2 {
 				return Recipient{}, false
 			}
-			id, n = concat(prefix, m.value[1:len(m.value)-1]), n+1
+			r, n = Recipient{Kind: kind, Key: view(m.value[1 : len(m.value)-1])}, n+1
 			continue
 		}
 		s, err := unquote(m.value)
 		if err != nil || s == "" {
 			return Recipient{}, false
 		}
-		if prefix == "email:" {
+		if kind == ByEmail {
 			s = strings.ToLower(s)
 		}
-		id, n = prefix+s, n+1
+		r, n = Recipient{Kind: kind, Key: s}, n+1
 	}
 	if n != 1 { // exactly one identifier per recipient; validation explains
 		return Recipient{}, false
 	}
-	return Recipient{ID: id}, true
+	return r, true
+}
+
+// hasUpper reports whether b holds a byte strings.ToLower would change.
+func hasUpper(b []byte) bool {
+	for _, c := range b {
+		if 'A' <= c && c <= 'Z' || c >= 0x80 {
+			return true
+		}
+	}
+	return false
 }
 
 // appendQuoted appends strconv.Quote(s), without its escaping work for
@@ -253,15 +306,6 @@ func appendQuoted(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	dst = append(dst, s...)
 	return append(dst, '"')
-}
-
-// concat returns prefix followed by b, in one allocation.
-func concat(prefix string, b []byte) string {
-	var sb strings.Builder
-	sb.Grow(len(prefix) + len(b))
-	sb.WriteString(prefix)
-	sb.Write(b)
-	return sb.String()
 }
 
 func sortMembers(ms []member) {

@@ -240,9 +240,9 @@ func TestRecipientIDs(t *testing.T) {
 			b := batchOf(t, tt.typ, tt.data, "")
 			var got []string
 			for _, r := range b.Recipients {
-				got = append(got, r.ID)
+				got = append(got, r.ID())
 				if !json.Valid(r.Raw) {
-					t.Errorf("recipient %s: Raw %q is not JSON", r.ID, r.Raw)
+					t.Errorf("recipient %s: Raw %q is not JSON", r.ID(), r.Raw)
 				}
 			}
 			if !reflect.DeepEqual(got, tt.want) {
@@ -250,7 +250,7 @@ func TestRecipientIDs(t *testing.T) {
 			}
 			for i, r := range b.Recipients {
 				if want := tt.alias != nil && tt.alias[i]; r.Alias != want {
-					t.Errorf("recipient %s: Alias = %v, want %v", r.ID, r.Alias, want)
+					t.Errorf("recipient %s: Alias = %v, want %v", r.ID(), r.Alias, want)
 				}
 			}
 		})

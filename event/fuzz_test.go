@@ -105,8 +105,8 @@ func checkDecoded(t *testing.T, rec *Record, lim Limits, ev *Event, err error) {
 		t.Fatalf("Batch on a %q event with %d recipients", ev.Type, len(b.Recipients))
 	}
 	for _, r := range b.Recipients {
-		if r.ID == "" || !json.Valid(r.Raw) {
-			t.Fatalf("recipient %q has Raw %q", r.ID, r.Raw)
+		if r.Key == "" || r.Kind == 0 || !json.Valid(r.Raw) {
+			t.Fatalf("recipient %q has Raw %q", r.ID(), r.Raw)
 		}
 	}
 	if empty := b.AppendBody(nil, nil); !json.Valid(empty) {
@@ -135,12 +135,12 @@ func checkDecoded(t *testing.T, rec *Record, lim Limits, ev *Event, err error) {
 	for _, alias := range []bool{false, true} {
 		for _, r := range b.Recipients {
 			if r.Alias == alias {
-				want = append(want, r.ID)
+				want = append(want, r.ID())
 			}
 		}
 	}
 	for _, r := range again.Batch.Recipients {
-		got = append(got, r.ID)
+		got = append(got, r.ID())
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("the merged body's recipients are %q, want %q", got, want)

@@ -74,7 +74,7 @@ func TestAppendEvent(t *testing.T) {
 		if ev.Batch == nil || len(ev.Batch.Recipients) != 1 {
 			t.Fatalf("event %d is not a single-recipient batchable event", i)
 		}
-		if got, want := ev.Batch.Recipients[0].ID, "external_user_id:"+string(user); got != want {
+		if got, want := ev.Batch.Recipients[0].ID(), "external_user_id:"+string(user); got != want {
 			t.Fatalf("recipient = %q, want %q", got, want)
 		}
 		if err := rules.Check(ev.Spec.Endpoint, ev.Data, rules.Options{}); err != nil {
