@@ -85,6 +85,12 @@ type Limits struct {
 	// MaxDepth is the deepest nesting of objects and arrays accepted in
 	// data; deeper ones fail with ReasonTooLarge. Zero means 64.
 	MaxDepth int
+	// Trusted says that a structured-mode record's value was written by
+	// the gateway itself (an event a route derived) and is valid JSON: it
+	// is split without being validated again. Its attributes, size and
+	// depth are checked as any record's. Given invalid JSON, a trusted
+	// decode may accept what it should refuse; it never panics.
+	Trusted bool
 }
 
 // Decode reads rec as a CloudEvent. A record with a ce_specversion header is
@@ -117,7 +123,7 @@ func DecodeInto(ev *Event, rec *Record, lim Limits) error {
 	if hasHeader(rec.Headers, "ce_specversion") {
 		depth, err = decodeBinary(rec, ev)
 	} else {
-		depth, sp, err = decodeStructured(rec.Value, ev, sp)
+		depth, sp, err = decodeStructured(rec.Value, ev, sp, lim.Trusted)
 	}
 	if err != nil {
 		return err
@@ -171,14 +177,14 @@ type envelope struct {
 // decodeStructured fills ev from a structured-mode value and returns the
 // nesting depth of data (-1 when it is not known). The validating scan
 // also splits data, appending its members to sp.members, when it can.
-func decodeStructured(value []byte, ev *Event, sp split) (int, split, error) {
+func decodeStructured(value []byte, ev *Event, sp split, trusted bool) (int, split, error) {
 	if len(value) == 0 {
 		return -1, sp, Errorf(ReasonInvalidEvent, "record has no value (tombstone)")
 	}
 	// One validating pass that splits the top-level members: data stays
 	// raw and nothing is decoded that routing and batching do not need.
 	var buf [16]member
-	ms, sp, ok := validMembersSplitting(buf[:0], value, `"data"`, sp)
+	ms, sp, ok := validMembersSplitting(buf[:0], value, `"data"`, sp, trusted)
 	if !ok {
 		sp = split{}
 		if !json.Valid(value) {

@@ -491,19 +491,24 @@ func TestDecodeDepthLimit(t *testing.T) {
 	mk := func(data string) *Record {
 		return &Record{Value: []byte(`{"specversion":"1.0","id":"1","source":"/s","type":"braze.sends.id.create","data":` + data + `}`)}
 	}
-	if _, err := Decode(mk(deep(64)), Limits{}); err != nil {
-		t.Fatalf("64 levels: %v", err)
-	}
-	_, err := Decode(mk(deep(65)), Limits{})
-	if r, _ := ReasonOf(err); r != ReasonTooLarge {
-		t.Fatalf("65 levels: err %v, want too_large", err)
-	}
-	if _, err := Decode(mk(deep(65)), Limits{MaxDepth: 100}); err != nil {
-		t.Fatalf("65 levels with MaxDepth 100: %v", err)
-	}
-	// Brackets inside strings do not count.
-	if _, err := Decode(mk(`{"s":"`+strings.Repeat("[{", 200)+`"}`), Limits{}); err != nil {
-		t.Fatalf("brackets in a string: %v", err)
+	for _, trusted := range []bool{false, true} { // a trusted decode measures depth too
+		if _, err := Decode(mk(deep(64)), Limits{Trusted: trusted}); err != nil {
+			t.Fatalf("64 levels (trusted %v): %v", trusted, err)
+		}
+		_, err := Decode(mk(deep(65)), Limits{Trusted: trusted})
+		if r, _ := ReasonOf(err); r != ReasonTooLarge {
+			t.Fatalf("65 levels (trusted %v): err %v, want too_large", trusted, err)
+		}
+		if _, err := Decode(mk(deep(65)), Limits{MaxDepth: 100, Trusted: trusted}); err != nil {
+			t.Fatalf("65 levels with MaxDepth 100 (trusted %v): %v", trusted, err)
+		}
+		if _, err := Decode(mk(`[[`+deep(63)+`]]`), Limits{Trusted: trusted}); err == nil {
+			t.Fatalf("65 levels in arrays (trusted %v) passed", trusted)
+		}
+		// Brackets inside strings do not count.
+		if _, err := Decode(mk(`{"s":"`+strings.Repeat("[{", 200)+`"}`), Limits{Trusted: trusted}); err != nil {
+			t.Fatalf("brackets in a string (trusted %v): %v", trusted, err)
+		}
 	}
 }
 
@@ -523,9 +528,14 @@ func TestDecodeDeeperThanTheScanner(t *testing.T) {
 	if ev.ID != "abc" || ev.Source != "/s" || ev.Type != "braze.campaigns.trigger.send" {
 		t.Fatalf("attributes %q %q %q", ev.ID, ev.Source, ev.Type)
 	}
-	if _, err := Decode(rec, Limits{}); err == nil {
-		t.Fatal("data 252 deep passed the default MaxDepth of 64")
-	} else if r, _ := ReasonOf(err); r != ReasonTooLarge {
-		t.Fatalf("reason %s (%v), want %s", r, err, ReasonTooLarge)
+	for _, trusted := range []bool{false, true} {
+		if _, err := Decode(rec, Limits{Trusted: trusted}); err == nil {
+			t.Fatalf("data 252 deep passed the default MaxDepth of 64 (trusted %v)", trusted)
+		} else if r, _ := ReasonOf(err); r != ReasonTooLarge {
+			t.Fatalf("reason %s (%v), want %s", r, err, ReasonTooLarge)
+		}
+	}
+	if tev, err := Decode(rec, Limits{MaxDepth: 300, Trusted: true}); err != nil || tev.ID != "abc" || tev.Type != ev.Type {
+		t.Fatalf("trusted decode: %+v, %v", tev, err)
 	}
 }

@@ -21,7 +21,26 @@ func FuzzDecode(f *testing.F) {
 		if err == nil && ev.Mode != Structured {
 			t.Errorf("Mode = %v, want structured", ev.Mode)
 		}
+		if json.Valid(value) {
+			checkTrusted(t, rec, ev, err)
+		}
 	})
+}
+
+// checkTrusted checks that a trusted decode of a valid JSON value is the
+// validating one's: the same event or the same error.
+func checkTrusted(t *testing.T, rec *Record, want *Event, wantErr error) {
+	t.Helper()
+	got, err := Decode(rec, Limits{Trusted: true})
+	if (err == nil) != (wantErr == nil) || err != nil && err.Error() != wantErr.Error() {
+		t.Fatalf("trusted decode: error %v, validating decode %v", err, wantErr)
+	}
+	if err != nil {
+		return
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("trusted decode %+v\nvalidating decode %+v", got, want)
+	}
 }
 
 // FuzzDecodeBinary decodes arbitrary binary-mode records.

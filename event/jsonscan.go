@@ -296,7 +296,7 @@ const maxScanDepth = 200
 // it, appending them to dst, with the nesting depth of each value. ok is
 // false when obj is not such an object or the scanner cannot decide.
 func validMembers(dst []member, obj []byte) (ms []member, ok bool) {
-	ms, _, ok = validMembersSplitting(dst, obj, "", split{})
+	ms, _, ok = validMembersSplitting(dst, obj, "", split{}, false)
 	return ms, ok
 }
 
@@ -312,8 +312,10 @@ type split struct {
 // members to sp.members, so that a caller who needs both levels scans the
 // bytes once. When the name repeats, the last one's members are returned,
 // as the last value is the one that counts. (Slices go in and out by value:
-// stored through a pointer, the caller's stack buffer would escape.)
-func validMembersSplitting(dst []member, obj []byte, key string, sp split) (ms []member, _ split, ok bool) {
+// stored through a pointer, the caller's stack buffer would escape.) With
+// trusted set, obj is known to be valid JSON (see Limits.Trusted): values
+// are skipped, not validated, and their depths still measured.
+func validMembersSplitting(dst []member, obj []byte, key string, sp split, trusted bool) (ms []member, _ split, ok bool) {
 	i := jsonbytes.SkipSpace(obj, 0)
 	if i >= len(obj) || obj[i] != '{' {
 		return nil, split{}, false
@@ -340,11 +342,11 @@ func validMembersSplitting(dst []member, obj []byte, key string, sp split) (ms [
 		if key != "" && string(obj[ks:ke]) == key {
 			sp.value, sp.members = nil, sp.members[:0]
 			if vs < len(obj) && obj[vs] == '{' {
-				if ve, sp.members, ok = scanObjectSplitting(obj, vs, 1, &deep, sp.members); ok {
+				if ve, sp.members, ok = scanObjectSplitting(obj, vs, 1, &deep, sp.members, trusted); ok {
 					sp.value = obj[vs:ve]
 				}
 			} else {
-				ve, ok = scanValue(obj, vs, 1, &deep)
+				ve, ok = valueEnd(obj, vs, 1, &deep, trusted)
 			}
 		} else if plain = vs < len(obj) && obj[vs] == '"'; plain {
 			// A string, most often plain: the scan that validates it
@@ -353,10 +355,10 @@ func validMembersSplitting(dst []member, obj []byte, key string, sp split) (ms [
 				ve++
 			} else {
 				plain = false
-				ve, ok = jsonbytes.ScanString(obj, vs)
+				ve, ok = valueEnd(obj, vs, 1, &deep, trusted)
 			}
 		} else {
-			ve, ok = scanValue(obj, vs, 1, &deep)
+			ve, ok = valueEnd(obj, vs, 1, &deep, trusted)
 		}
 		if !ok {
 			return nil, split{}, false
@@ -380,7 +382,7 @@ func validMembersSplitting(dst []member, obj []byte, key string, sp split) (ms [
 // scanObjectSplitting is scanValue for the object starting at b[i] that
 // also appends its members to dst (their start is relative to the object,
 // as members gives it).
-func scanObjectSplitting(b []byte, i, depth int, deep *int, dst []member) (int, []member, bool) {
+func scanObjectSplitting(b []byte, i, depth int, deep *int, dst []member, trusted bool) (int, []member, bool) {
 	if depth >= maxScanDepth {
 		return 0, dst, false
 	}
@@ -403,7 +405,7 @@ func scanObjectSplitting(b []byte, i, depth int, deep *int, dst []member) (int, 
 			return 0, dst, false
 		}
 		vs := jsonbytes.SkipSpace(b, i+1)
-		ve, ok := scanValue(b, vs, depth+1, deep)
+		ve, ok := valueEnd(b, vs, depth+1, deep, trusted)
 		if !ok {
 			return 0, dst, false
 		}
@@ -439,6 +441,43 @@ func validJSONDepth(b []byte) (int, bool) {
 		return deep, true
 	}
 	return -1, json.Valid(b)
+}
+
+// valueEnd is scanValue, or skipDepth when trusted.
+func valueEnd(b []byte, i, depth int, deep *int, trusted bool) (int, bool) {
+	if trusted {
+		return skipDepth(b, i, depth, deep)
+	}
+	return scanValue(b, i, depth, deep)
+}
+
+// skipDepth is scanValue for a value known to be valid JSON: it finds the
+// value's end without validating it and raises *deep as scanValue does.
+func skipDepth(b []byte, i, depth int, deep *int) (int, bool) {
+	if i >= len(b) || b[i] != '{' && b[i] != '[' {
+		return jsonbytes.SkipValue(b, i)
+	}
+	level := depth // of the container the next bracket opens
+	for ; i < len(b); i++ {
+		switch b[i] {
+		case '"':
+			e, ok := jsonbytes.SkipString(b, i)
+			if !ok {
+				return 0, false
+			}
+			i = e - 1
+		case '{', '[':
+			if level >= *deep {
+				*deep = level + 1
+			}
+			level++
+		case '}', ']':
+			if level--; level == depth {
+				return i + 1, true
+			}
+		}
+	}
+	return 0, false
 }
 
 // scanValue validates the JSON value starting at b[i], inside depth

@@ -2,6 +2,7 @@ package routes
 
 import (
 	"encoding/json"
+	"reflect"
 	"testing"
 
 	"github.com/brazegw/gateway/event"
@@ -56,6 +57,15 @@ func FuzzRoute(f *testing.F) {
 		for _, op := range res.Ops {
 			if !json.Valid(op.Body) {
 				t.Fatalf("body %q from %q is not JSON", op.Body, value)
+			}
+			// Derived events are decoded as trusted (Limits.Trusted): they
+			// must be valid JSON, and decode as a validating decode does.
+			if !json.Valid(op.Record.Value) {
+				t.Fatalf("derived event %q from %q is not JSON", op.Record.Value, value)
+			}
+			ev, err := event.Decode(&op.Record, event.Limits{})
+			if (err == nil) != (op.Err == nil) || err != nil && err.Error() != op.Err.Error() || !reflect.DeepEqual(ev, op.Event) {
+				t.Fatalf("derived event %q: trusted decode %+v, %v; validating decode %+v, %v", op.Record.Value, op.Event, op.Err, ev, err)
 			}
 		}
 	})

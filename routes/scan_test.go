@@ -125,4 +125,3 @@ func TestScannersMatchByteAtATime(t *testing.T) {
 		}
 	}
 }
-
