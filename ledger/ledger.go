@@ -153,11 +153,16 @@ func (l *Ledger) hash(source, id string) uint64 {
 // as delivered; a schedule create, update or delete keeps the schedule-key
 // index current.
 func (l *Ledger) Record(r *event.Result) {
-	delivered := r.Outcome == event.OutcomeSent || r.Outcome == event.OutcomeDuplicate
 	var h uint64
-	if delivered {
+	if delivered(r) {
 		h = l.hash(r.Source, r.ID)
 	}
+	l.RecordIdentity(r, h)
+}
+
+// RecordIdentity is Record for a result whose event's Identity is h.
+func (l *Ledger) RecordIdentity(r *event.Result, h uint64) {
+	delivered := delivered(r)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if delivered {
@@ -367,10 +372,23 @@ func (l *Ledger) resize(c int) {
 	}
 }
 
+// delivered reports whether r's outcome means Braze has the event.
+func delivered(r *event.Result) bool {
+	return r.Outcome == event.OutcomeSent || r.Outcome == event.OutcomeDuplicate
+}
+
+// Identity returns the hash the ledger knows the event (source, id) by. A
+// caller that asks SentIdentity and later calls RecordIdentity for one
+// event hashes it once.
+func (l *Ledger) Identity(source, id string) uint64 { return l.hash(source, id) }
+
 // Sent reports whether Braze already accepted the event (source, id).
 func (l *Ledger) Sent(source, id string) bool {
 	return l.sent(l.hash(source, id))
 }
+
+// SentIdentity is Sent for the event whose Identity is h.
+func (l *Ledger) SentIdentity(h uint64) bool { return l.sent(h) }
 
 // sent reports whether the identity h is held and within the look-back.
 // Only a held identity costs a clock read: most events are new.

@@ -29,6 +29,24 @@ func TestSentOnlyForSentOutcomes(t *testing.T) {
 	}
 }
 
+// TestIdentityCalls checks that the calls taking an Identity agree with
+// those that hash (source, id) themselves.
+func TestIdentityCalls(t *testing.T) {
+	l := New(Config{})
+	now := time.Now()
+	a := sent("a", now)
+	l.RecordIdentity(a, l.Identity(a.Source, a.ID))
+	l.Record(sent("b", now))
+	for id, want := range map[string]bool{"a": true, "b": true, "c": false} {
+		if got := l.SentIdentity(l.Identity("/s", id)); got != want || l.Sent("/s", id) != want {
+			t.Errorf("SentIdentity(%q) = %v, Sent %v; want %v", id, got, l.Sent("/s", id), want)
+		}
+	}
+	if l.Identity("/s", "a") == l.Identity("/t", "a") {
+		t.Error("the identity must include the source")
+	}
+}
+
 func TestLookBackAndCap(t *testing.T) {
 	l := New(Config{LookBack: time.Hour, MaxEntries: 3})
 	now := time.Now()

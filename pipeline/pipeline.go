@@ -49,9 +49,12 @@ func (f ackFunc) Ack(err error) { f(err) }
 // Ledger remembers outcomes (rebuilt from the results topic);
 // *ledger.Ledger satisfies it.
 type Ledger interface {
-	Sent(source, id string) bool
+	// Identity hashes an event's (source, id) once for the two calls
+	// below.
+	Identity(source, id string) uint64
+	SentIdentity(identity uint64) bool
+	RecordIdentity(r *event.Result, identity uint64)
 	ScheduleID(workspace, key string) (string, bool)
-	Record(r *event.Result)
 }
 
 // Router turns product events into Braze operations (DESIGN.md §2,
@@ -133,7 +136,9 @@ type item struct {
 	Event *event.Event
 	// Err is why the event is refused before any check (an *event.Error).
 	Err  error
-	Lane int
+	Lane int32
+	// plain is set for an item derived from a plain JSON record.
+	plain bool
 	// msg is the consumed message of a Braze event read from Kafka; fan
 	// is the product record an item derived by a route shares with the
 	// other items derived from it.
@@ -142,8 +147,8 @@ type item struct {
 	// route, opKey and opType name the route and operation that derived
 	// the item, derivedID its id (empty for a Braze event read from Kafka).
 	route, opKey, opType, derivedID string
-	// plain is set for an item derived from a plain JSON record.
-	plain bool
+	// identity is the ledger's hash of the event's source and id.
+	identity uint64
 
 	// p is the pipeline the item goes through (the item is its own
 	// dispatcher.Completer and Acker of its result).
@@ -192,7 +197,7 @@ func (p *Pipeline) Handle(ctx context.Context, m *consumer.Message) error {
 	// A record read while routes listened to its topic, which a reload
 	// has stopped since, was not decoded: it is a Braze event after all.
 	m.Decode()
-	return p.handle(ctx, &item{p: p, Record: &m.Record, Event: m.Event, Err: m.Err, Lane: m.Lane, msg: m})
+	return p.handle(ctx, &item{p: p, Record: &m.Record, Event: m.Event, Err: m.Err, Lane: int32(m.Lane), msg: m})
 }
 
 // handle takes one event through the checks to the dispatcher. It returns
@@ -213,7 +218,10 @@ func (p *Pipeline) handle(ctx context.Context, m *item) error {
 		p.deadLetter(m, "", &event.DeadLetter{Reason: reason, Error: err.Error()})
 		return nil
 	}
-	if p.ledger != nil && p.ledger.Sent(ev.Source, ev.ID) {
+	if p.ledger != nil {
+		m.identity = p.ledger.Identity(ev.Source, ev.ID)
+	}
+	if p.ledger != nil && p.ledger.SentIdentity(m.identity) {
 		// Braze already accepted this event (a redelivery or a replay).
 		p.result(m, dispatcher.Result{}, event.OutcomeDuplicate, "", "")
 		return nil
@@ -233,7 +241,7 @@ func (p *Pipeline) handle(ctx context.Context, m *item) error {
 		return nil
 	}
 	m.scheduleID = scheduleID
-	m.job = dispatcher.Job{Event: ev, Body: body, Lane: m.Lane, Done: m}
+	m.job = dispatcher.Job{Event: ev, Body: body, Lane: int(m.Lane), Done: m}
 	if err := p.d.Submit(ctx, &m.job); err != nil {
 		p.m.inflight.Dec()
 		return err
@@ -329,7 +337,7 @@ func (m *item) Ack(err error) {
 		return
 	}
 	if p.ledger != nil {
-		p.ledger.Record(res)
+		p.ledger.RecordIdentity(res, m.identity)
 	}
 	ev := m.Event
 	timed := !ev.Time.IsZero()

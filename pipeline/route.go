@@ -45,7 +45,7 @@ func (p *Pipeline) handleRouted(ctx context.Context, rec *event.Record, lane int
 		if i > 0 {
 			it = new(item)
 		}
-		it.p, it.Record, it.Lane, it.fan = p, rec, lane, f
+		it.p, it.Record, it.Lane, it.fan = p, rec, int32(lane), f
 		switch {
 		case res.Err != nil:
 			it.Err = res.Err

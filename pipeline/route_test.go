@@ -3,6 +3,7 @@ package pipeline
 import (
 	"bytes"
 	"context"
+	"hash/fnv"
 	"sync"
 	"testing"
 
@@ -55,20 +56,31 @@ func (r *fakeRecorder) Result(res *event.Result, done Acker) {
 // fakeLedger knows the sent events it is told about.
 type fakeLedger struct {
 	mu   sync.Mutex
-	sent map[string]bool
+	sent map[uint64]bool
 }
 
-func (l *fakeLedger) Sent(source, id string) bool {
+func (l *fakeLedger) Identity(source, id string) uint64 { return fnvKey(source + "/" + id) }
+
+func fnvKey(s string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(s))
+	return h.Sum64()
+}
+
+func (l *fakeLedger) SentIdentity(identity uint64) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.sent[source+"/"+id]
+	return l.sent[identity]
 }
 func (l *fakeLedger) ScheduleID(string, string) (string, bool) { return "", false }
-func (l *fakeLedger) Record(r *event.Result) {
+func (l *fakeLedger) RecordIdentity(r *event.Result, identity uint64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if r.Outcome == event.OutcomeSent {
-		l.sent[r.Source+"/"+r.ID] = true
+		if identity != l.Identity(r.Source, r.ID) {
+			panic("RecordIdentity: the identity is not the result's")
+		}
+		l.sent[identity] = true
 	}
 }
 
@@ -135,9 +147,9 @@ func newRoutedEnv(t *testing.T, deadLetterUnmatched bool, sent ...string) *route
 		t.Fatal(err)
 	}
 	e := &routedEnv{d: &fakeDispatcher{}, rec: &fakeRecorder{}, reg: prometheus.NewRegistry()}
-	l := &fakeLedger{sent: map[string]bool{}}
-	for _, s := range sent {
-		l.sent[s] = true
+	l := &fakeLedger{sent: map[uint64]bool{}}
+	for _, s := range sent { // "source/id"
+		l.sent[fnvKey(s)] = true
 	}
 	e.p = New(Config{}, Deps{Dispatcher: e.d, Recorder: e.rec, Ledger: l, Registerer: e.reg,
 		Router: tableRouter{t: tab, deadLetter: deadLetterUnmatched}})
