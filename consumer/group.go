@@ -65,6 +65,18 @@ func (m *Message) Decode() {
 	m.decode(lim)
 }
 
+// Room returns the message's own Event storage while it holds no decoded
+// event (a record read raw, for routing), so that a handler can decode an
+// event derived from the record into it rather than allocate one; nil
+// once the record is decoded. A handler that uses it must not call
+// Decode afterwards.
+func (m *Message) Room() *event.Event {
+	if m.Event != nil || m.Err != nil {
+		return nil
+	}
+	return &m.ev
+}
+
 // decode decodes the record into the message's own Event.
 func (m *Message) decode(lim event.Limits) {
 	if m.Err = event.DecodeInto(&m.ev, &m.Record, lim); m.Err == nil {

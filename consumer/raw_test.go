@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/brazegw/gateway/event"
 	"github.com/brazegw/gateway/internal/kafkaread"
 )
 
@@ -50,5 +51,22 @@ func TestRecordReadRawThenNotRouted(t *testing.T) {
 	}
 	if m.nkeys != 2 || !found {
 		t.Fatalf("ordering keys %v, want the Kafka key's and the schedule key's", m.keys[:m.nkeys])
+	}
+}
+
+// TestRoom checks that a message offers its Event storage only while it
+// holds no decoded event.
+func TestRoom(t *testing.T) {
+	m := &Message{Record: event.Record{Value: []byte(`{"specversion":"1.0","id":"1","source":"s","type":"braze.sends.id.create","data":{}}`)}}
+	if m.Room() != &m.ev {
+		t.Fatal("a raw message offers no room")
+	}
+	m.Decode()
+	if m.Event == nil || m.Room() != nil {
+		t.Fatalf("a decoded message (event %v, err %v) still offers its room", m.Event, m.Err)
+	}
+	bad := &Message{Record: event.Record{Value: []byte(`{`)}}
+	if bad.Decode(); bad.Err == nil || bad.Room() != nil {
+		t.Fatalf("a message that failed to decode (err %v) offers its room", bad.Err)
 	}
 }

@@ -61,7 +61,8 @@ type Ledger interface {
 // product events and routes); *routes.Router satisfies it. ok is false
 // for a record on a topic no route listens to.
 type Router interface {
-	Route(rec *event.Record) (res *routes.Result, ok bool)
+	// Route may decode the first operation's event into room (if not nil).
+	Route(rec *event.Record, room *event.Event) (res *routes.Result, ok bool)
 }
 
 // Config holds the pipeline's policy.
@@ -190,7 +191,7 @@ func (m *item) HandBack() {
 // Handle implements consumer.Handler.
 func (p *Pipeline) Handle(ctx context.Context, m *consumer.Message) error {
 	if p.router != nil {
-		if res, ok := p.router.Route(&m.Record); ok {
+		if res, ok := p.router.Route(&m.Record, m.Room()); ok {
 			return p.handleRouted(ctx, &m.Record, m.Lane, m, res)
 		}
 	}

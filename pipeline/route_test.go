@@ -90,11 +90,11 @@ type tableRouter struct {
 	deadLetter bool
 }
 
-func (r tableRouter) Route(rec *event.Record) (*routes.Result, bool) {
+func (r tableRouter) Route(rec *event.Record, room *event.Event) (*routes.Result, bool) {
 	if !r.t.Listens(rec.Topic) {
 		return nil, false
 	}
-	res := r.t.Route(rec, event.Limits{})
+	res := r.t.RouteInto(rec, event.Limits{}, room)
 	if r.deadLetter && res.Err == nil && len(res.Matched) == 0 && len(res.Failures) == 0 {
 		res.Err = event.Errorf(event.ReasonNoRoute, "no route")
 	}
@@ -159,7 +159,7 @@ func newRoutedEnv(t *testing.T, deadLetterUnmatched bool, sent ...string) *route
 // handle passes a product record through the pipeline as the consumer would.
 func (e *routedEnv) handle(t *testing.T, rec event.Record) {
 	t.Helper()
-	res, ok := e.p.router.Route(&rec)
+	res, ok := e.p.router.Route(&rec, nil)
 	if !ok {
 		t.Fatalf("topic %s is not routed", rec.Topic)
 	}
@@ -373,7 +373,7 @@ func TestPlainRecordDeadLetterKeepsOrigin(t *testing.T) {
 	d := &fakeDispatcher{}
 	p := New(Config{}, Deps{Dispatcher: d, Recorder: rec, Router: tableRouter{t: tab}})
 	product := event.Record{Topic: "signups", Partition: 2, Offset: 40, Value: []byte(`{"s":"x"}`)}
-	res, _ := p.router.Route(&product)
+	res, _ := p.router.Route(&product, nil)
 	if err := p.handleRouted(context.Background(), &product, 0, &routedEnv{}, res); err != nil {
 		t.Fatal(err)
 	}
@@ -390,7 +390,7 @@ func TestPlainRecordDeadLetterKeepsOrigin(t *testing.T) {
 	// The replayed copy, read elsewhere, derives the same id.
 	replayed := rec.dlq[0]
 	replayed.Offset = 900
-	again, _ := p.router.Route(&replayed)
+	again, _ := p.router.Route(&replayed, nil)
 	if again.Ops[0].ID != res.Ops[0].ID {
 		t.Errorf("replayed id %s, first %s", again.Ops[0].ID, res.Ops[0].ID)
 	}
@@ -413,7 +413,7 @@ func TestRoutedHandBack(t *testing.T) {
 func TestDirectEventsAreNotRouted(t *testing.T) {
 	e := newRoutedEnv(t, false)
 	rec := event.Record{Topic: "braze.trigger", Value: []byte(`{}`)}
-	if _, ok := e.p.router.Route(&rec); ok {
+	if _, ok := e.p.router.Route(&rec, nil); ok {
 		t.Fatal("braze.trigger is routed")
 	}
 }

@@ -29,10 +29,23 @@ const OriginHeader = "route.origin"
 // Result.Failures and the other routes still produce their operations.
 // lim bounds the derived events as it bounds consumed ones.
 func (t *Table) Route(rec *event.Record, lim event.Limits) *Result {
+	return t.RouteInto(rec, lim, nil)
+}
+
+// RouteInto is Route that decodes the first operation's event into room,
+// when room is not nil, instead of a new Event: room can be part of an
+// allocation the caller makes anyway (the consumed record's message).
+func (t *Table) RouteInto(rec *event.Record, lim event.Limits, room *event.Event) *Result {
 	res := t.derive(rec)
 	lim.Trusted = true // derive writes valid JSON (FuzzRoute checks it)
 	for i := range res.Ops {
 		op := &res.Ops[i]
+		if i == 0 && room != nil {
+			if op.Err = event.DecodeInto(room, &op.Record, lim); op.Err == nil {
+				op.Event = room
+			}
+			continue
+		}
 		op.Event, op.Err = event.Decode(&op.Record, lim)
 	}
 	return res

@@ -423,3 +423,30 @@ func TestOtherTopicsAreNotRouted(t *testing.T) {
 		t.Errorf("Topics %v", got)
 	}
 }
+
+// TestRouteIntoRoom checks that RouteInto decodes the first operation's
+// event into the room it is given, and the others as Route does.
+func TestRouteIntoRoom(t *testing.T) {
+	tab := mustParse(t, `routes:
+  - name: r
+    topics: [in]
+    emit:
+      - {type: braze.sends.id.create, body: {campaign_id: '"c1"'}}
+      - {type: braze.sends.id.create, body: {campaign_id: '"c2"'}}
+`)
+	rec := event.Record{Topic: "in", Value: []byte(`{"specversion":"1.0","id":"1","source":"s","type":"t","data":{}}`)}
+	var room event.Event
+	got := tab.RouteInto(&rec, event.Limits{}, &room)
+	want := tab.Route(&rec, event.Limits{})
+	if len(got.Ops) != 2 || len(want.Ops) != 2 {
+		t.Fatalf("%d and %d operations, want 2", len(got.Ops), len(want.Ops))
+	}
+	if got.Ops[0].Event != &room {
+		t.Fatal("the first operation's event is not in the room")
+	}
+	for i := range got.Ops {
+		if got.Ops[i].Err != nil || !reflect.DeepEqual(got.Ops[i].Event, want.Ops[i].Event) {
+			t.Errorf("operation %d: %+v (%v), Route gives %+v", i, got.Ops[i].Event, got.Ops[i].Err, want.Ops[i].Event)
+		}
+	}
+}

@@ -124,13 +124,14 @@ func (r *Router) Table() *Table { return r.table.Load() }
 // Route routes rec when the table in force listens to its topic; ok is
 // false otherwise (the record is a Braze event, not a product event).
 // Under the dead_letter policy an event no route matches gets Result.Err
-// with reason no_route.
-func (r *Router) Route(rec *event.Record) (res *Result, ok bool) {
+// with reason no_route. room, when not nil, holds the first operation's
+// event (see Table.RouteInto).
+func (r *Router) Route(rec *event.Record, room *event.Event) (res *Result, ok bool) {
 	t := r.table.Load()
 	if !t.Listens(rec.Topic) {
 		return nil, false
 	}
-	res = t.Route(rec, r.lim)
+	res = t.RouteInto(rec, r.lim, room)
 	r.m.observe(t, rec.Topic, res)
 	if res.Err == nil && len(res.Matched) == 0 && len(res.Failures) == 0 && r.cfg.Unmatched == DeadLetter {
 		res.Err = event.Errorf(event.ReasonNoRoute, "no route of version %s matches this product event (topic %s, type %q)",

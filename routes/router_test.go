@@ -65,7 +65,7 @@ func newRouterEnv(t *testing.T, cfg Config, content string, accept func(*Table) 
 
 func (e *routerEnv) campaign(t *testing.T) string {
 	t.Helper()
-	res, ok := e.r.Route(structured("in", "e1", "go", `{}`))
+	res, ok := e.r.Route(structured("in", "e1", "go", `{}`), nil)
 	if !ok || len(res.Ops) != 1 {
 		t.Fatalf("Route: ok %v, %+v", ok, res)
 	}
@@ -199,7 +199,7 @@ func TestUnmatchedPolicy(t *testing.T) {
 			cfg := DefaultConfig()
 			cfg.Unmatched = policy
 			e := newRouterEnv(t, cfg, routesFile("v1"), nil)
-			res, ok := e.r.Route(structured("in", "e1", "other.type", `{}`))
+			res, ok := e.r.Route(structured("in", "e1", "other.type", `{}`), nil)
 			if !ok || len(res.Ops) != 0 || len(res.Matched) != 0 {
 				t.Fatalf("ok %v, %+v", ok, res)
 			}
@@ -210,7 +210,7 @@ func TestUnmatchedPolicy(t *testing.T) {
 			if n := testutil.ToFloat64(e.r.m.events.WithLabelValues("in", resultUnmatched)); n != 1 {
 				t.Errorf("unmatched count %v", n)
 			}
-			if _, ok := e.r.Route(structured("braze.send", "e2", "go", `{}`)); ok {
+			if _, ok := e.r.Route(structured("braze.send", "e2", "go", `{}`), nil); ok {
 				t.Error("a topic no route listens to was routed")
 			}
 		})
@@ -239,7 +239,7 @@ func TestReloadUnderConcurrentRouting(t *testing.T) {
 					return
 				default:
 				}
-				res, _ := e.r.Route(structured("in", fmt.Sprintf("e-%d-%d", w, i), "t", `{}`))
+				res, _ := e.r.Route(structured("in", fmt.Sprintf("e-%d-%d", w, i), "t", `{}`), new(event.Event))
 				if len(res.Ops) != 2 || string(res.Ops[0].Body) != string(res.Ops[1].Body) {
 					errs <- fmt.Sprintf("event routed by two tables: %+v", res.Ops)
 					return
