@@ -68,8 +68,8 @@ func (m *Message) Decode() {
 // Room returns the message's own Event storage while it holds no decoded
 // event (a record read raw, for routing), so that a handler can decode an
 // event derived from the record into it rather than allocate one; nil
-// once the record is decoded. A handler that uses it must not call
-// Decode afterwards.
+// once the record is decoded. A handler that has an event decoded into it
+// must not call Decode afterwards (Decode would overwrite it).
 func (m *Message) Room() *event.Event {
 	if m.Event != nil || m.Err != nil {
 		return nil

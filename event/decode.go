@@ -65,6 +65,9 @@ type Event struct {
 	Spec *Spec
 	// Mode is the binding mode the record used.
 	Mode Mode
+	// DataValid says decoding validated Data as JSON: always, except for
+	// a Trusted decode (see Limits.Trusted), which only split it.
+	DataValid bool
 	// Size is the record's size in bytes (key, value and headers).
 	Size int
 	// Batch holds the batching view of a batchable event with explicit
@@ -122,8 +125,10 @@ func DecodeInto(ev *Event, rec *Record, lim Limits) error {
 	sp := split{members: spBuf[:0]}
 	if hasHeader(rec.Headers, "ce_specversion") {
 		depth, err = decodeBinary(rec, ev)
+		ev.DataValid = true
 	} else {
 		depth, sp, err = decodeStructured(rec.Value, ev, sp, lim.Trusted)
+		ev.DataValid = !lim.Trusted
 	}
 	if err != nil {
 		return err
@@ -175,14 +180,15 @@ type envelope struct {
 }
 
 // decodeStructured fills ev from a structured-mode value and returns the
-// nesting depth of data (-1 when it is not known). The validating scan
-// also splits data, appending its members to sp.members, when it can.
+// nesting depth of data (-1 when it is not known). The scan also splits
+// data, appending its members to sp.members, when it can.
 func decodeStructured(value []byte, ev *Event, sp split, trusted bool) (int, split, error) {
 	if len(value) == 0 {
 		return -1, sp, Errorf(ReasonInvalidEvent, "record has no value (tombstone)")
 	}
-	// One validating pass that splits the top-level members: data stays
-	// raw and nothing is decoded that routing and batching do not need.
+	// One pass that validates (unless trusted) and splits the top-level
+	// members: data stays raw and nothing is decoded that routing and
+	// batching do not need.
 	var buf [16]member
 	ms, sp, ok := validMembersSplitting(buf[:0], value, `"data"`, sp, trusted)
 	if !ok {

@@ -502,8 +502,13 @@ func TestDecodeDepthLimit(t *testing.T) {
 		if _, err := Decode(mk(deep(65)), Limits{MaxDepth: 100, Trusted: trusted}); err != nil {
 			t.Fatalf("65 levels with MaxDepth 100 (trusted %v): %v", trusted, err)
 		}
-		if _, err := Decode(mk(`[[`+deep(63)+`]]`), Limits{Trusted: trusted}); err == nil {
-			t.Fatalf("65 levels in arrays (trusted %v) passed", trusted)
+		// Arrays count as objects do: 1 + 2 + 61 levels pass, one more does not.
+		if _, err := Decode(mk(`{"x":[[`+deep(61)+`]]}`), Limits{Trusted: trusted}); err != nil {
+			t.Fatalf("64 levels with arrays (trusted %v): %v", trusted, err)
+		}
+		_, err = Decode(mk(`{"x":[[`+deep(62)+`]]}`), Limits{Trusted: trusted})
+		if r, _ := ReasonOf(err); r != ReasonTooLarge {
+			t.Fatalf("65 levels with arrays (trusted %v): err %v, want too_large", trusted, err)
 		}
 		// Brackets inside strings do not count.
 		if _, err := Decode(mk(`{"s":"`+strings.Repeat("[{", 200)+`"}`), Limits{Trusted: trusted}); err != nil {

@@ -61,7 +61,8 @@ type Ledger interface {
 // product events and routes); *routes.Router satisfies it. ok is false
 // for a record on a topic no route listens to.
 type Router interface {
-	// Route may decode the first operation's event into room (if not nil).
+	// Route may decode the first operation's event into room (if not
+	// nil), and only when ok.
 	Route(rec *event.Record, room *event.Event) (res *routes.Result, ok bool)
 }
 
@@ -148,7 +149,9 @@ type item struct {
 	// route, opKey and opType name the route and operation that derived
 	// the item, derivedID its id (empty for a Braze event read from Kafka).
 	route, opKey, opType, derivedID string
-	// identity is the ledger's hash of the event's source and id.
+	// identity is the ledger's hash of the event's source and id, set
+	// once the event passed its checks (before that no result of it can
+	// mark it delivered).
 	identity uint64
 
 	// p is the pipeline the item goes through (the item is its own
@@ -191,6 +194,8 @@ func (m *item) HandBack() {
 // Handle implements consumer.Handler.
 func (p *Pipeline) Handle(ctx context.Context, m *consumer.Message) error {
 	if p.router != nil {
+		// The router writes the room only when it routes the record, so
+		// the Decode below never overwrites a derived event.
 		if res, ok := p.router.Route(&m.Record, m.Room()); ok {
 			return p.handleRouted(ctx, &m.Record, m.Lane, m, res)
 		}
@@ -259,7 +264,9 @@ func (p *Pipeline) check(ev *event.Event) error {
 	}
 	opts := p.cfg.Rules
 	opts.AllowMissingScheduleID = ev.ScheduleKey != ""
-	opts.ValidJSON = true // event.DecodeInto validated data
+	// Data is validated once: by the decoder for events read from Kafka,
+	// here for events a route derived (decoded as trusted).
+	opts.ValidJSON = ev.DataValid
 	if err := rules.Check(ev.Spec.Endpoint, ev.Data, opts); err != nil {
 		var v *rules.Violation
 		if errors.As(err, &v) {

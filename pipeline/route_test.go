@@ -434,3 +434,21 @@ func TestRecordOfATopicNoLongerRouted(t *testing.T) {
 		t.Fatalf("jobs %v, want the decoded event e1", e.d.jobs)
 	}
 }
+
+// TestTrustedEventsAreValidated: an event decoded as trusted (as routes
+// decode derived events) has data that nothing validated yet, so the
+// request check validates it rather than skipping values.
+func TestTrustedEventsAreValidated(t *testing.T) {
+	e := newRoutedEnv(t, false)
+	rec := event.Record{Value: []byte(`{"specversion":"1.0","id":"1","source":"/s","type":"braze.campaigns.trigger.send",` +
+		`"data":{"campaign_id":"c","recipients":[{"external_user_id":"u","trigger_properties":{"x":tru}}]}}`)}
+	ev, err := event.Decode(&rec, event.Limits{Trusted: true})
+	if err != nil {
+		t.Fatalf("trusted decode: %v", err)
+	}
+	if err := e.p.check(ev); err == nil {
+		t.Fatal("invalid JSON in a trusted event's data passed the request check")
+	} else if r, _ := event.ReasonOf(err); r != event.ReasonInvalidRequest {
+		t.Fatalf("reason %s (%v), want %s", r, err, event.ReasonInvalidRequest)
+	}
+}

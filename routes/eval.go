@@ -34,7 +34,9 @@ func (t *Table) Route(rec *event.Record, lim event.Limits) *Result {
 
 // RouteInto is Route that decodes the first operation's event into room,
 // when room is not nil, instead of a new Event: room can be part of an
-// allocation the caller makes anyway (the consumed record's message).
+// allocation the caller makes anyway (the consumed record's message). Room
+// is written whenever there is a first operation, also when its decode
+// fails.
 func (t *Table) RouteInto(rec *event.Record, lim event.Limits, room *event.Event) *Result {
 	res := t.derive(rec)
 	lim.Trusted = true // derive writes valid JSON (FuzzRoute checks it)

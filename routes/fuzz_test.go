@@ -64,6 +64,9 @@ func FuzzRoute(f *testing.F) {
 				t.Fatalf("derived event %q from %q is not JSON", op.Record.Value, value)
 			}
 			ev, err := event.Decode(&op.Record, event.Limits{})
+			if ev != nil && op.Event != nil {
+				ev.DataValid = false // the pipeline validates a derived event's data instead
+			}
 			if (err == nil) != (op.Err == nil) || err != nil && err.Error() != op.Err.Error() || !reflect.DeepEqual(ev, op.Event) {
 				t.Fatalf("derived event %q: trusted decode %+v, %v; validating decode %+v, %v", op.Record.Value, op.Event, op.Err, ev, err)
 			}

@@ -125,7 +125,7 @@ func (r *Router) Table() *Table { return r.table.Load() }
 // false otherwise (the record is a Braze event, not a product event).
 // Under the dead_letter policy an event no route matches gets Result.Err
 // with reason no_route. room, when not nil, holds the first operation's
-// event (see Table.RouteInto).
+// event (see Table.RouteInto); it is not touched when ok is false.
 func (r *Router) Route(rec *event.Record, room *event.Event) (res *Result, ok bool) {
 	t := r.table.Load()
 	if !t.Listens(rec.Topic) {

@@ -49,12 +49,12 @@ type request struct {
 	EndActivity                json.RawMessage `json:"end_activity"`
 	DismissalDate              json.RawMessage `json:"dismissal_date"`
 
-	// list, when set, receives the recipients array decoded while a
-	// trusted body (Options.ValidJSON) is read, and listed the raw array
-	// it was decoded from: the list stands for Recipients when listed is
-	// Recipients itself (a later "recipients" key, or one matched by case
-	// folding, would make them differ). list holds the array kept between
-	// checks (see requests).
+	// list, when set (trigger sends), receives the recipients array
+	// decoded while a trusted body (Options.ValidJSON) is read, and listed
+	// the raw array it was decoded from: the list stands for Recipients
+	// when listed is Recipients itself (a later "recipients" key, or one
+	// matched by case folding, would make them differ). list points to
+	// buf, the array kept between checks (see requests).
 	list   *[]recipient
 	listed json.RawMessage
 	buf    []recipient
@@ -111,9 +111,7 @@ var requests = sync.Pool{New: func() any { return new(request) }}
 // getRequest returns a cleared request from the pool; putRequest returns
 // it, clearing what refers to the body.
 func getRequest() *request {
-	r := requests.Get().(*request)
-	r.list = &r.buf
-	return r
+	return requests.Get().(*request)
 }
 
 func putRequest(r *request) {

@@ -17,6 +17,11 @@ import (
 // fields, and the same violation, either way; fastjson_test.go checks this
 // against encoding/json.
 //
+// When the caller vouches that the body is valid JSON (Options.ValidJSON),
+// the scanner is trusted: keys are still read exactly, but values are
+// skipped (jsonbytes.SkipValue) rather than validated, and a trigger
+// send's recipients are decoded on the way (topValue).
+//
 // Values are sub-slices of the input, not copies: Check never modifies the
 // body and keeps nothing of it after it returns.
 

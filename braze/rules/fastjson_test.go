@@ -161,6 +161,7 @@ func checkAgainstJSON(t *testing.T, body []byte) {
 		// A trusted body: values skipped, the recipients decoded on the way.
 		fast, slow := getRequest(), new(request)
 		defer putRequest(fast)
+		fast.list = &fast.buf
 		if v := decodeRequest(body, fast, true); v == nil {
 			if err := json.Unmarshal(body, slow); err != nil {
 				t.Fatalf("trusted decodeRequest decoded %q, encoding/json failed: %v", body, err)
@@ -221,6 +222,7 @@ func TestFastDecodeDecides(t *testing.T) {
 				t.Errorf("%s: the fast path declines valid recipients", path)
 			}
 			trusted := getRequest()
+			trusted.list = &trusted.buf
 			if v := decodeRequest([]byte(body), trusted, true); v != nil {
 				t.Errorf("%s: the trusted path declines a valid body: %v", path, v)
 			} else if _, ok := trusted.recipients(); !ok && r.Recipients[0] == '[' {
@@ -259,4 +261,20 @@ func FuzzFastDecode(f *testing.F) {
 			t.Fatal("body was modified")
 		}
 	})
+}
+
+// TestRecipientsListedOnlyForTriggerSends: a recipients array in the body
+// of another endpoint is skipped, not decoded (a large one would cost
+// memory for nothing).
+func TestRecipientsListedOnlyForTriggerSends(t *testing.T) {
+	body := []byte(`{"recipients":[` + strings.TrimSuffix(strings.Repeat(`{"external_user_id":"u"},`, 1000), ",") + `]}`)
+	_ = Check(PathMessagesSend, body, Options{ValidJSON: true}) // warm the pool
+	if n := testing.AllocsPerRun(20, func() { _ = Check(PathMessagesSend, body, Options{ValidJSON: true}) }); n > 2 {
+		t.Fatalf("checking /messages/send with 1,000 recipient objects allocates %.0f times", n)
+	}
+	for _, p := range []string{PathCampaignsTriggerSend, PathCampaignsScheduleCreate, PathCanvasTriggerSend, PathCanvasScheduleCreate} {
+		if !listsRecipients(lookup(p)) {
+			t.Errorf("%s: recipients are not decoded with the request", p)
+		}
+	}
 }
