@@ -12,10 +12,11 @@ import (
 type pending struct {
 	key string
 	req *request
-	// ids are the hashes of the IDs of the recipients already in the
-	// batch. Two IDs with one hash (a 64-bit collision) keep their events
-	// in different batches: that costs room in a batch, never a wrong
-	// request, and unlike a map of the IDs it allocates once per batch.
+	// ids are the hashes of the identities (kind and key) of the
+	// recipients already in the batch. Two identities with one hash (a
+	// 64-bit collision) keep their events in different batches: that
+	// costs room in a batch, never a wrong request, and unlike a map of
+	// the identities it allocates once per batch.
 	ids    []uint64
 	timer  *time.Timer
 	closed bool
@@ -68,8 +69,8 @@ func (d *Dispatcher) add(j *Job) *request {
 	return nil
 }
 
-// names reports whether the batch holds a recipient of one of the ID
-// hashes ids.
+// names reports whether the batch holds a recipient of one of the
+// identity hashes ids.
 func (p *pending) names(ids []uint64) bool {
 	for _, id := range ids {
 		for _, held := range p.ids {

@@ -130,7 +130,7 @@ type Dispatcher struct {
 	mu      sync.Mutex
 	open    map[string][]*pending    // open batches by batching key
 	waiting map[*request]*time.Timer // requests waiting for a retry or a probe
-	seed    maphash.Seed             // of the recipient ID hashes of open batches
+	seed    maphash.Seed             // of the recipient identity hashes of open batches
 }
 
 // New returns a Dispatcher.

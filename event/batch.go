@@ -200,11 +200,12 @@ func view(b []byte) string {
 	return unsafe.String(unsafe.SliceData(b), len(b))
 }
 
-// aliasID returns the Key of a user alias object, "<label>:<name>". Its members are read
-// by their exact names, as Braze reads them (encoding/json would also take
-// "Alias_Name", and the last of two "alias_name"), so that two aliases Braze
-// takes for the same user never get different IDs; a repeated or non-string
-// name or label makes the alias unusable for batching.
+// aliasID returns the Key of a user alias object, "<label>:<name>". Its
+// members are read by their exact names, as Braze reads them (encoding/json
+// would also take "Alias_Name", and the last of two "alias_name"), so that
+// two aliases Braze takes for the same user never get different keys; a
+// repeated or non-string name or label makes the alias unusable for
+// batching.
 func aliasID(raw []byte) (string, bool) {
 	var buf [8]member
 	ms, err := members(buf[:0], raw)

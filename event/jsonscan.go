@@ -185,7 +185,7 @@ func skipString(b []byte, i int) (int, error) {
 }
 
 // skipValue returns the index just past the JSON value starting at b[i],
-// which has been validated.
+// which is known to be valid JSON.
 func skipValue(b []byte, i int) (int, error) {
 	if e, ok := jsonbytes.SkipValue(b, i); ok {
 		return e, nil

@@ -225,12 +225,11 @@ func (p *Pipeline) handle(ctx context.Context, m *item) error {
 		return nil
 	}
 	if p.ledger != nil {
-		m.identity = p.ledger.Identity(ev.Source, ev.ID)
-	}
-	if p.ledger != nil && p.ledger.SentIdentity(m.identity) {
-		// Braze already accepted this event (a redelivery or a replay).
-		p.result(m, dispatcher.Result{}, event.OutcomeDuplicate, "", "")
-		return nil
+		if m.identity = p.ledger.Identity(ev.Source, ev.ID); p.ledger.SentIdentity(m.identity) {
+			// Braze already accepted this event (a redelivery or a replay).
+			p.result(m, dispatcher.Result{}, event.OutcomeDuplicate, "", "")
+			return nil
+		}
 	}
 	body, scheduleID, err := p.resolveScheduleKey(ctx, ev)
 	if err != nil {
@@ -353,16 +352,16 @@ func (m *item) Ack(err error) {
 	if timed {
 		latency = p.now().Sub(ev.Time).Seconds()
 	}
-	if res.Outcome == event.OutcomeSent && res.Reason == "" && ev.Spec != nil {
-		p.m.sent(ev.Spec, timed, latency)
-		p.m.inflight.Dec()
-		m.Done()
+	if res.Outcome != event.OutcomeSent || res.Reason != "" || ev.Spec == nil {
+		if timed {
+			p.m.observeLatency(ev.Type, latency)
+		}
+		p.complete(m, res.Type, res.Outcome, res.Reason)
 		return
 	}
-	if timed {
-		p.m.observeLatency(ev.Type, latency)
-	}
-	p.complete(m, res.Type, res.Outcome, res.Reason)
+	p.m.sent(ev.Spec, timed, latency) // the common outcome: series found by the type's Spec
+	p.m.inflight.Dec()
+	m.Done()
 }
 
 func (p *Pipeline) complete(m *item, typ, outcome string, reason event.Reason) {

@@ -198,19 +198,6 @@ func specialBytes(w uint64) uint64 {
 	return (((quote - ones) &^ quote) | ((bslash - ones) &^ bslash) | ((w - 0x20*ones) &^ w) | w) & highs
 }
 
-// skipOrdinary returns the index of the first quote, backslash or control
-// byte of b at or after i (len(b) if none), skipping the rest eight bytes
-// at a time.
-func skipOrdinary(b []byte, i int) int {
-	for {
-		i = jsonbytes.SkipPlain(b, i)
-		if i >= len(b) || b[i] < utf8.RuneSelf {
-			return i
-		}
-		i++ // non-ASCII: ordinary here
-	}
-}
-
 func isHex4(b []byte) bool {
 	return jsonbytes.IsHex(b[0]) && jsonbytes.IsHex(b[1]) && jsonbytes.IsHex(b[2]) && jsonbytes.IsHex(b[3])
 }
@@ -482,47 +469,16 @@ func (m *member) is(b []byte, name string) bool {
 
 // skip returns the index just after the validated JSON value at b[i].
 func skip(b []byte, i int) int {
-	switch b[i] {
-	case '"':
-		return skipString(b, i)
-	case '{', '[':
-		depth := 0
-		for ; i < len(b); i++ {
-			switch b[i] {
-			case '"':
-				i = skipString(b, i) - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				if depth--; depth == 0 {
-					return i + 1
-				}
-			}
-		}
-		return i
+	if e, ok := jsonbytes.SkipValue(b, i); ok {
+		return e
 	}
-	for ; i < len(b); i++ {
-		switch b[i] {
-		case ',', '}', ']', ' ', '\t', '\n', '\r':
-			return i
-		}
-	}
-	return i
+	return len(b)
 }
 
 // skipString returns the index just after the validated string at b[i].
 func skipString(b []byte, i int) int {
-	for i++; i < len(b); i++ {
-		i = skipOrdinary(b, i)
-		if i >= len(b) {
-			break
-		}
-		switch b[i] {
-		case '"':
-			return i + 1
-		case '\\':
-			i++ // the escaped character
-		}
+	if e, ok := jsonbytes.SkipString(b, i); ok {
+		return e
 	}
 	return len(b)
 }

@@ -106,7 +106,8 @@ type Options struct {
 	// a Content Card expire_at more than 30 days ahead.
 	Now func() time.Time
 	// ValidJSON tells that the caller has validated body as JSON (the
-	// gateway's decoder does so for every event's data). Check then skips
+	// gateway's decoder does so for the data of the events it reads from
+	// Kafka; see event.Event.DataValid). Check then skips
 	// over values it does not inspect instead of validating them again.
 	// Given invalid JSON with ValidJSON set, Check may accept a body it
 	// would otherwise reject; it still never panics.
