@@ -9,6 +9,12 @@
 //
 //	go run ./cmd/gatewaybench -scenario all          # every scenario below
 //	go run ./cmd/gatewaybench -scenario backlog -n 1000000 -profile /tmp/gw.pprof
+//	go run ./cmd/gatewaybench -scenario baseline,backlog -compare /tmp/gw-old,/tmp/gw-new -rounds 4
+//
+// -compare runs the scenarios with each of two or more gateway binaries in
+// turn, round after round, and reports each one's mean and how it compares
+// with the first, pair by pair: on a shared machine, two versions are
+// compared this way, not by runs minutes apart.
 //
 // Scenarios:
 //
@@ -66,6 +72,8 @@ type options struct {
 	out          string
 	compress     bool
 	timeoutPerEv time.Duration
+	compare      string
+	rounds       int
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -94,6 +102,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.out, "out", "", "also write the results table (Markdown) to this file")
 	fs.BoolVar(&o.compress, "compress", false, "produce snappy-compressed batches (default: uncompressed)")
 	fs.DurationVar(&o.timeoutPerEv, "timeout-per-event", 200*time.Microsecond, "a run fails when it takes longer than 60 s plus this per event")
+	fs.StringVar(&o.compare, "compare", "", "comma-separated gateway binaries to alternate, round after round, instead of one gateway (see -rounds)")
+	fs.IntVar(&o.rounds, "rounds", 3, "rounds of a -compare run")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: gatewaybench [flags]   (see the package documentation; Linux only)")
 		fs.PrintDefaults()
@@ -106,9 +116,21 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "gatewaybench: %v\n", err)
 		return 2
 	}
-	if o.n < 1 || o.memoryN < 1 || o.scaleN < 1 || o.partitions < 1 || o.rate < 1 || o.users < 1 {
-		fmt.Fprintln(stderr, "gatewaybench: -n, -memory-n, -scale-n, -partitions, -rate and -users must be positive")
+	if o.n < 1 || o.memoryN < 1 || o.scaleN < 1 || o.partitions < 1 || o.rate < 1 || o.users < 1 || o.rounds < 1 {
+		fmt.Fprintln(stderr, "gatewaybench: -n, -memory-n, -scale-n, -partitions, -rate, -users and -rounds must be positive")
 		return 2
+	}
+	var bins []string
+	if o.compare != "" {
+		if o.gateway != "" || o.profile != "" {
+			fmt.Fprintln(stderr, "gatewaybench: -compare takes neither -gateway nor -profile")
+			return 2
+		}
+		if bins, err = compareBinaries(o.compare, func(p string) error { _, err := os.Stat(p); return err }); err != nil {
+			fmt.Fprintf(stderr, "gatewaybench: %v\n", err)
+			return 2
+		}
+		o.gateway = bins[0] // nothing to build
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -120,6 +142,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	defer e.close()
 
+	if bins != nil {
+		runs, err := e.compare(ctx, bins, o.rounds, scenarios, stderr)
+		report := printComparison(stdout, e.describe(), bins, runs)
+		if err != nil {
+			fmt.Fprintf(stderr, "gatewaybench: %v\n", err)
+			return 1
+		}
+		return writeReport(o.out, report, stderr)
+	}
+
 	var results []result
 	for _, s := range scenarios {
 		rs, err := e.scenario(ctx, s)
@@ -130,12 +162,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 	}
-	report := printReport(stdout, e.describe(), results)
-	if o.out != "" {
-		if err := os.WriteFile(o.out, []byte(report), 0o644); err != nil {
-			fmt.Fprintf(stderr, "gatewaybench: %v\n", err)
-			return 1
-		}
+	return writeReport(o.out, printReport(stdout, e.describe(), results), stderr)
+}
+
+// writeReport writes report to the -out file, if one is named.
+func writeReport(out, report string, stderr io.Writer) int {
+	if out == "" {
+		return 0
+	}
+	if err := os.WriteFile(out, []byte(report), 0o644); err != nil {
+		fmt.Fprintf(stderr, "gatewaybench: %v\n", err)
+		return 1
 	}
 	return 0
 }
