@@ -18,11 +18,18 @@ type compareRun struct {
 
 // compare runs the scenarios with each binary in turn, rounds times, so
 // that the binaries share the machine's slow and fast spells alike: the
-// way docs/performance.md compares two versions on a shared machine.
+// way docs/performance.md compares two versions on a shared machine. Every
+// other round takes the binaries in reverse order (A B, B A, …), so that a
+// drift of the machine during a round favours none of them.
 func (e *env) compare(ctx context.Context, bins []string, rounds int, scenarios []string, log io.Writer) ([]compareRun, error) {
 	var runs []compareRun
 	for r := 1; r <= rounds; r++ {
-		for i, bin := range bins {
+		for k := range bins {
+			i := k
+			if r%2 == 0 {
+				i = len(bins) - 1 - k
+			}
+			bin := bins[i]
 			fmt.Fprintf(log, "round %d of %d: %s\n", r, rounds, bin)
 			e.bin = bin
 			run := compareRun{round: r, bin: i}
