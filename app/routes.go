@@ -9,7 +9,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/brazegw/gateway/consumer"
-	"github.com/brazegw/gateway/event"
 	"github.com/brazegw/gateway/pipeline"
 	"github.com/brazegw/gateway/routes"
 )
@@ -24,7 +23,7 @@ func newRouter(cfg *Config, log *zap.Logger, reg prometheus.Registerer) (*routes
 	}
 	var subscribed map[string]bool
 	r, err := routes.NewRouter(cfg.Routes, routes.Deps{
-		Limits: event.Limits{MaxRecordBytes: cfg.Kafka.MaxRecordBytes, MaxDepth: cfg.Kafka.MaxJSONDepth},
+		Limits: cfg.Kafka.Limits(),
 		Accept: func(t *routes.Table) error {
 			if subscribed == nil {
 				return nil // the first load decides the subscriptions

@@ -33,14 +33,14 @@ func RequiredTopics(cfg Config) []topics.Spec {
 		// A dead letter is the consumed record, up to max_record_bytes, plus
 		// its dlq.* headers: the topic must take it.
 		topics.Spec{Name: cfg.Outputs.DLQTopic, Partitions: p, Replication: r, Role: "dead letters",
-			MaxMessageBytes: DLQMaxMessageBytes(cfg.Kafka.MaxRecordBytes)},
+			MaxMessageBytes: dlqMaxMessageBytes(cfg.Kafka.MaxRecordBytes)},
 		topics.Spec{Name: cfg.Outputs.ResultsTopic, Partitions: p, Replication: r, Compacted: true, Role: "results and schedule keys"})
 }
 
-// DLQMaxMessageBytes is the max.message.bytes a dead-letter topic needs
+// dlqMaxMessageBytes is the max.message.bytes a dead-letter topic needs
 // for records of up to maxRecordBytes: room for the dlq.* headers and the
 // batch's overhead on top.
-func DLQMaxMessageBytes(maxRecordBytes int) int { return maxRecordBytes + 64<<10 }
+func dlqMaxMessageBytes(maxRecordBytes int) int { return maxRecordBytes + 64<<10 }
 
 // provision checks the topics, creates the missing ones when allowed, and
 // refuses to start without the output topics (outcomes could not be made

@@ -85,8 +85,12 @@ func (m *Message) decode(lim event.Limits) {
 }
 
 // limits are what the Group's messages are decoded with.
-func (g *Group) limits() event.Limits {
-	return event.Limits{MaxRecordBytes: g.cfg.MaxRecordBytes, MaxDepth: g.cfg.MaxJSONDepth}
+func (g *Group) limits() event.Limits { return g.cfg.Limits() }
+
+// Limits are the event.Limits the configuration sets: every event the
+// gateway decodes, read or derived by a route, is held to them.
+func (c Config) Limits() event.Limits {
+	return event.Limits{MaxRecordBytes: c.MaxRecordBytes, MaxDepth: c.MaxJSONDepth}
 }
 
 // Done reports the message's outcome as durable. Calls after the first

@@ -70,3 +70,11 @@ func TestRoom(t *testing.T) {
 		t.Fatalf("a message that failed to decode (err %v) offers its room", bad.Err)
 	}
 }
+
+// TestConfigLimits: the configuration's limits are the ones every decode
+// is held to (consumed events, derived ones, the routes dry run).
+func TestConfigLimits(t *testing.T) {
+	if got, want := (Config{MaxRecordBytes: 5000, MaxJSONDepth: 7}).Limits(), (event.Limits{MaxRecordBytes: 5000, MaxDepth: 7}); got != want {
+		t.Fatalf("Limits() = %+v, want %+v", got, want)
+	}
+}

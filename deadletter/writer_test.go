@@ -66,8 +66,21 @@ func TestWriterResults(t *testing.T) {
 		n++
 	}
 	waitGroup(t, &wg, 30*time.Second)
-	// Every record of this second wave reuses the buffer of an
-	// acknowledged one, some with ids too long for it.
+	// Acknowledged records' buffers are kept (each is put back just after
+	// its callback; records of the first wave already reused some)...
+	freeBuffers := func() int {
+		w.bufs.mu.Lock()
+		defer w.bufs.mu.Unlock()
+		return len(w.bufs.free)
+	}
+	for deadline := time.Now().Add(10 * time.Second); freeBuffers() == 0; {
+		if time.Now().After(deadline) {
+			t.Fatalf("no buffer kept after %d acknowledged results", n)
+		}
+		time.Sleep(5 * time.Millisecond) // polling: puts follow the callbacks
+	}
+	// ...so records of this second wave reuse the buffers of acknowledged
+	// ones, some with ids too long for them.
 	for i := range maxBatch + 7 {
 		writeID(fmt.Sprintf("second-%d-%s", i, strings.Repeat("x", i%700)))
 		n++

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"strings"
 	"time"
-	"unsafe"
 
 	"github.com/brazegw/gateway/internal/rfc3339"
 )
@@ -204,7 +203,7 @@ func decodeStructured(value []byte, ev *Event, sp split, trusted bool) (int, spl
 	}
 	// Attribute strings are cut from the value itself, which DecodeInto's
 	// caller leaves unchanged, rather than copied one by one.
-	sv := unsafe.String(unsafe.SliceData(value), len(value))
+	sv := view(value)
 	var a attrs
 	var data []byte
 	depth := -1

@@ -454,30 +454,11 @@ func valueEnd(b []byte, i, depth int, deep *int, trusted bool) (int, bool) {
 // skipDepth is scanValue for a value known to be valid JSON: it finds the
 // value's end without validating it and raises *deep as scanValue does.
 func skipDepth(b []byte, i, depth int, deep *int) (int, bool) {
-	if i >= len(b) || b[i] != '{' && b[i] != '[' {
-		return jsonbytes.SkipValue(b, i)
+	end, d, ok := jsonbytes.SkipValueDepth(b, i)
+	if ok && d > 0 && depth+d > *deep {
+		*deep = depth + d
 	}
-	level := depth // of the container the next bracket opens
-	for ; i < len(b); i++ {
-		switch b[i] {
-		case '"':
-			e, ok := jsonbytes.SkipString(b, i)
-			if !ok {
-				return 0, false
-			}
-			i = e - 1
-		case '{', '[':
-			if level >= *deep {
-				*deep = level + 1
-			}
-			level++
-		case '}', ']':
-			if level--; level == depth {
-				return i + 1, true
-			}
-		}
-	}
-	return 0, false
+	return end, ok
 }
 
 // scanValue validates the JSON value starting at b[i], inside depth

@@ -38,20 +38,20 @@ func (m *metrics) done(typ, outcome string, reason event.Reason) {
 	m.completed.WithLabelValues(typ, outcome, string(reason)).Inc()
 }
 
-// sent counts a sent event of the type spec and, when timed, records its
-// end-to-end latency.
-func (m *metrics) sent(spec *event.Spec, timed bool, latency float64) {
-	ss, ok := m.sentBy[spec]
-	if !ok { // a spec not from event's table: by label values
-		m.done(spec.Type, event.OutcomeSent, "")
+// final counts the final outcome of an event of type typ (spec, its table
+// entry) and, when timed, records its end-to-end latency. The common
+// outcome, sent, finds its series by the Spec; the others by label values.
+func (m *metrics) final(spec *event.Spec, typ, outcome string, reason event.Reason, timed bool, latency float64) {
+	if ss, ok := m.sentBy[spec]; ok && outcome == event.OutcomeSent && reason == "" {
+		ss.completed.Inc()
 		if timed {
-			m.observeLatency(spec.Type, latency)
+			ss.latency.Observe(latency)
 		}
 		return
 	}
-	ss.completed.Inc()
+	m.done(typ, outcome, reason)
 	if timed {
-		ss.latency.Observe(latency)
+		m.observeLatency(typ, latency)
 	}
 }
 

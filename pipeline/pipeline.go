@@ -352,20 +352,18 @@ func (m *item) Ack(err error) {
 	if timed {
 		latency = p.now().Sub(ev.Time).Seconds()
 	}
-	if res.Outcome != event.OutcomeSent || res.Reason != "" || ev.Spec == nil {
-		if timed {
-			p.m.observeLatency(ev.Type, latency)
-		}
-		p.complete(m, res.Type, res.Outcome, res.Reason)
-		return
-	}
-	p.m.sent(ev.Spec, timed, latency) // the common outcome: series found by the type's Spec
-	p.m.inflight.Dec()
-	m.Done()
+	p.m.final(ev.Spec, res.Type, res.Outcome, res.Reason, timed, latency)
+	p.release(m)
 }
 
+// complete counts an outcome and lets the item's record be committed.
 func (p *Pipeline) complete(m *item, typ, outcome string, reason event.Reason) {
 	p.m.done(typ, outcome, reason)
+	p.release(m)
+}
+
+// release ends the item's time in flight: its record may be committed.
+func (p *Pipeline) release(m *item) {
 	p.m.inflight.Dec()
 	m.Done()
 }

@@ -42,13 +42,13 @@ func (t *Table) RouteInto(rec *event.Record, lim event.Limits, room *event.Event
 	lim.Trusted = true // derive writes valid JSON (FuzzRoute checks it)
 	for i := range res.Ops {
 		op := &res.Ops[i]
-		if i == 0 && room != nil {
-			if op.Err = event.DecodeInto(room, &op.Record, lim); op.Err == nil {
-				op.Event = room
-			}
-			continue
+		ev := room
+		if i > 0 || ev == nil {
+			ev = new(event.Event)
 		}
-		op.Event, op.Err = event.Decode(&op.Record, lim)
+		if op.Err = event.DecodeInto(ev, &op.Record, lim); op.Err == nil {
+			op.Event = ev
+		}
 	}
 	return res
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/brazegw/gateway/event"
 	"github.com/brazegw/gateway/internal/jsonbytes"
+	"github.com/brazegw/gateway/internal/rfc3339"
 )
 
 // Format is how a product event was carried in its Kafka record.
@@ -52,7 +53,7 @@ type input struct {
 	sourceJSON []byte
 	time       time.Time
 	// timeText is the time attribute as written when it is also how
-	// derived events write time (see parseTime); nil otherwise.
+	// derived events write time (see rfc3339.Parse); nil otherwise.
 	timeText []byte
 	// b is the record's value (the data of a binary-mode CloudEvent):
 	// members and objects are places in it.
@@ -505,7 +506,7 @@ func (in *input) check(specversion, t, contentType []byte) error {
 		return event.Errorf(event.ReasonInvalidEvent, "datacontenttype %q is not JSON", clip(string(contentType), 60))
 	}
 	if len(t) > 0 {
-		tm, canonical, err := parseTime(t)
+		tm, canonical, err := rfc3339.Parse(t)
 		if err != nil {
 			return event.Errorf(event.ReasonInvalidEvent, "time %q is not RFC 3339", clip(string(t), 40))
 		}

@@ -1,15 +1,6 @@
 package routes
 
-import (
-	"time"
-
-	"github.com/brazegw/gateway/internal/rfc3339"
-)
-
-// parseTime reads the time attribute (see rfc3339.Parse).
-func parseTime(t []byte) (time.Time, bool, error) {
-	return rfc3339.Parse(t)
-}
+import "time"
 
 // appendTime writes t as time.Time.UTC().AppendFormat(time.RFC3339Nano)
 // does.

@@ -49,24 +49,32 @@ type request struct {
 	EndActivity                json.RawMessage `json:"end_activity"`
 	DismissalDate              json.RawMessage `json:"dismissal_date"`
 
-	// list, when set (trigger sends), receives the recipients array
-	// decoded while a trusted body (Options.ValidJSON) is read, and listed
-	// the raw array it was decoded from: the list stands for Recipients
-	// when listed is Recipients itself (a later "recipients" key, or one
-	// matched by case folding, would make them differ). list points to
-	// buf, the array kept between checks (see requests).
-	list   *[]recipient
+	// list is set for trigger sends: their recipients array is decoded
+	// into buf while a trusted body (Options.ValidJSON) is read, and
+	// listed is the raw array it was decoded from. buf stands for
+	// Recipients when listed is Recipients itself (a later "recipients"
+	// key, or one matched by case folding, would make them differ). buf's
+	// array is kept between checks (see requests); used is how many of
+	// its elements this check wrote, for putRequest to clear.
+	list   bool
 	listed json.RawMessage
 	buf    []recipient
+	used   int
+}
+
+// setBuf makes rs, decoded into buf's array or a new one, the buffer.
+func (r *request) setBuf(rs []recipient) {
+	r.buf = rs
+	r.used = max(r.used, len(rs))
 }
 
 // recipients returns the list decoded from Recipients with the request,
 // if there is one.
 func (r *request) recipients() ([]recipient, bool) {
-	if r.list == nil || len(r.listed) == 0 || len(r.listed) != len(r.Recipients) || &r.listed[0] != &r.Recipients[0] {
+	if !r.list || len(r.listed) == 0 || len(r.listed) != len(r.Recipients) || &r.listed[0] != &r.Recipients[0] {
 		return nil, false
 	}
-	return *r.list, true
+	return r.buf, true
 }
 
 // recipient is one element of recipients (braze-api.md §4.2).
@@ -116,7 +124,7 @@ func getRequest() *request {
 
 func putRequest(r *request) {
 	buf := r.buf
-	clear(buf[:cap(buf)]) // a second recipients array may have been shorter
+	clear(buf[:min(r.used, cap(buf))]) // a second recipients array may have been shorter
 	*r = request{}
 	if cap(buf) <= 2*MaxRecipients { // keep a grown array, up to a full request's
 		r.buf = buf[:0]

@@ -144,11 +144,11 @@ func fastObject(b []byte, i int, f rawFields, depth int, trusted bool) (int, boo
 // every other value is skipped.
 func topValue(f rawFields, b, key []byte, vs int) (int, bool) {
 	r, isRequest := f.(*request)
-	if !isRequest || r.list == nil || string(key) != "recipients" || vs >= len(b) || b[vs] != '[' {
+	if !isRequest || !r.list || string(key) != "recipients" || vs >= len(b) || b[vs] != '[' {
 		return jsonbytes.SkipValue(b, vs)
 	}
-	out, end, ok := fastObjectListAt(*r.list, b, vs, true)
-	*r.list = out
+	out, end, ok := fastObjectListAt(r.buf, b, vs, true)
+	r.setBuf(out)
 	if !ok {
 		r.listed = nil
 		return jsonbytes.SkipValue(b, vs)

@@ -161,7 +161,7 @@ func checkAgainstJSON(t *testing.T, body []byte) {
 		// A trusted body: values skipped, the recipients decoded on the way.
 		fast, slow := getRequest(), new(request)
 		defer putRequest(fast)
-		fast.list = &fast.buf
+		fast.list = true
 		if v := decodeRequest(body, fast, true); v == nil {
 			if err := json.Unmarshal(body, slow); err != nil {
 				t.Fatalf("trusted decodeRequest decoded %q, encoding/json failed: %v", body, err)
@@ -222,7 +222,7 @@ func TestFastDecodeDecides(t *testing.T) {
 				t.Errorf("%s: the fast path declines valid recipients", path)
 			}
 			trusted := getRequest()
-			trusted.list = &trusted.buf
+			trusted.list = true
 			if v := decodeRequest([]byte(body), trusted, true); v != nil {
 				t.Errorf("%s: the trusted path declines a valid body: %v", path, v)
 			} else if _, ok := trusted.recipients(); !ok && r.Recipients[0] == '[' {
@@ -275,6 +275,23 @@ func TestRecipientsListedOnlyForTriggerSends(t *testing.T) {
 	for _, p := range []string{PathCampaignsTriggerSend, PathCampaignsScheduleCreate, PathCanvasTriggerSend, PathCanvasScheduleCreate} {
 		if !listsRecipients(lookup(p)) {
 			t.Errorf("%s: recipients are not decoded with the request", p)
+		}
+	}
+}
+
+// TestPutRequestClearsWhatWasWritten: the recipients a check decoded are
+// cleared when its request goes back to the pool (the pool must not keep
+// a body alive), also past a shorter second recipients array.
+func TestPutRequestClearsWhatWasWritten(t *testing.T) {
+	r := getRequest()
+	body := json.RawMessage(`"u"`)
+	r.setBuf(append(r.buf[:0], recipient{ExternalUserID: body}, recipient{ExternalUserID: body}, recipient{ExternalUserID: body}))
+	arr := r.buf[:3]
+	r.setBuf(r.buf[:1]) // a second, shorter array
+	putRequest(r)
+	for i, rc := range arr {
+		if rc.ExternalUserID != nil {
+			t.Fatalf("recipient %d still refers to the body after putRequest", i)
 		}
 	}
 }

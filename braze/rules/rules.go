@@ -133,7 +133,7 @@ func check(path string, body []byte, opts *Options) *Violation {
 	req := getRequest()
 	defer putRequest(req)
 	if listsRecipients(ep) {
-		req.list = &req.buf
+		req.list = true
 	}
 	if v := decodeRequest(body, req, opts.ValidJSON); v != nil {
 		return v
@@ -285,7 +285,7 @@ func (c *checker) triggerSend() *Violation {
 	if !listed {
 		var v *Violation
 		recipients, v = objectListInto(r.buf, r.Recipients, "recipients", c.opts.ValidJSON)
-		r.buf = recipients
+		r.setBuf(recipients)
 		if v != nil {
 			return v
 		}

@@ -222,7 +222,7 @@ func routesTest(args []string, getenv func(string) string, stdout, stderr io.Wri
 	if *key != "" {
 		rec.Key = []byte(*key)
 	}
-	res := t.Route(rec, event.Limits{MaxRecordBytes: cfg.Kafka.MaxRecordBytes})
+	res := t.Route(rec, cfg.Kafka.Limits())
 	return printRouted(res, t, stdout, *asJSON)
 }
 

@@ -14,12 +14,7 @@ func printReport(w io.Writer, machine string, rs []result) string {
 	fmt.Fprintf(&b, "\nMachine: %s\n\n", machine)
 	fmt.Fprintln(&b, "| run | system | events | partitions | replicas | events/s | CPU µs/event | CPU cores | bench CPU µs/event | peak RSS | requests | full (50) | allocs/event | bytes/event | p50 | p99 | wall |")
 	fmt.Fprintln(&b, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-	var base *result
-	for i := range rs {
-		if rs[i].name == "baseline" {
-			base = &rs[i]
-		}
-	}
+	base := baselineOf(rs)
 	for _, r := range rs {
 		full, allocs, bytesPer, lat50, lat99 := "", "", "", "", ""
 		if r.requests > 0 {

@@ -202,40 +202,50 @@ func SkipString(b []byte, i int) (end int, ok bool) {
 // brackets) without checking what it passes over. Given invalid JSON it
 // returns some end within b or ok false; it never reads outside b.
 func SkipValue(b []byte, i int) (end int, ok bool) {
+	end, _, ok = SkipValueDepth(b, i)
+	return end, ok
+}
+
+// SkipValueDepth is SkipValue that also returns how deeply the value nests
+// objects and arrays: 0 for a string, number or literal, 1 for an object
+// or array holding none, and so on.
+func SkipValueDepth(b []byte, i int) (end, depth int, ok bool) {
 	if i >= len(b) {
-		return 0, false
+		return 0, 0, false
 	}
 	switch b[i] {
 	case '"':
-		return SkipString(b, i)
+		end, ok = SkipString(b, i)
+		return end, 0, ok
 	case '{', '[':
-		depth := 0
+		level := 0
 		for ; i < len(b); i++ {
 			switch b[i] {
 			case '"':
 				e, ok := SkipString(b, i)
 				if !ok {
-					return 0, false
+					return 0, 0, false
 				}
 				i = e - 1
 			case '{', '[':
-				depth++
+				if level++; level > depth {
+					depth = level
+				}
 			case '}', ']':
-				depth--
-				if depth == 0 {
-					return i + 1, true
+				if level--; level == 0 {
+					return i + 1, depth, true
 				}
 			}
 		}
-		return 0, false
+		return 0, 0, false
 	default: // number, true, false, null
 		s := i
 		for ; i < len(b); i++ {
 			switch b[i] {
 			case ',', '}', ']', ' ', '\t', '\n', '\r':
-				return i, i > s
+				return i, 0, i > s
 			}
 		}
-		return i, i > s
+		return i, 0, i > s
 	}
 }

@@ -207,3 +207,15 @@ func FuzzSkipValue(f *testing.F) {
 		}
 	})
 }
+
+func TestSkipValueDepth(t *testing.T) {
+	for v, want := range map[string]int{
+		`"[{"`: 0, `12`: 0, `null`: 0, `{}`: 1, `[]`: 1, `{"a":[1,{"b":"}]"},null]}`: 3,
+		`[[[]],[]]`: 3, `[{"x":"[[[["},[[{}]]]`: 4,
+	} {
+		end, depth, ok := SkipValueDepth([]byte(v+","), 0)
+		if !ok || end != len(v) || depth != want {
+			t.Errorf("SkipValueDepth(%q) = %d, %d, %v; want %d, %d, true", v, end, depth, ok, len(v), want)
+		}
+	}
+}

@@ -229,13 +229,11 @@ func (r *reader) fetch(ctx context.Context, conn *bufferedConn, deliver func(*Re
 		return fmt.Errorf("fetch at offset %d: %w", r.offset, err)
 	}
 	start := r.offset
-	stopped := false
 	err = r.resp.readBatches(pd.records, &r.rec, r.keys, func(rec *Record) error {
 		if rec.Offset < r.offset {
 			return nil // a batch may start before the offset asked for
 		}
 		if !deliver(rec) {
-			stopped = true
 			return errStopped
 		}
 		r.offset = rec.Offset + 1
@@ -246,10 +244,7 @@ func (r *reader) fetch(ctx context.Context, conn *bufferedConn, deliver func(*Re
 		// batch without a record to deliver.
 		r.offset = max(r.offset, last+1)
 	})
-	if stopped {
-		return errStopped
-	}
-	if err != nil {
+	if err != nil { // errStopped too: Read tells it by errors.Is
 		return fmt.Errorf("fetch at offset %d: %w", r.offset, err)
 	}
 	if r.resp.n != 0 {
