@@ -64,7 +64,7 @@ func printComparison(w io.Writer, machine string, bins []string, runs []compareR
 		base := baselineOf(run.results)
 		for _, r := range run.results {
 			ratio, allocs, bytesPer := "", "", ""
-			if base != nil && r.name != "baseline" {
+			if base != nil && r.isGateway() {
 				ratio = fmt.Sprintf("%.2f", baselineRatio(r, base))
 			}
 			if r.mallocs > 0 {
@@ -73,7 +73,7 @@ func printComparison(w io.Writer, machine string, bins []string, runs []compareR
 			}
 			fmt.Fprintf(&b, "| %d | %c | %s | %.0f | %.2f | %s | %s | %s | %s |\n", run.round, 'A'+run.bin, r.name,
 				r.eventsPerSec(), micros(r.cpuPerEvent()), ratio, mb(r.peakRSS), allocs, bytesPer)
-			if r.name != "baseline" && r.rate == 0 && !seen[r.name] {
+			if r.isGateway() && r.rate == 0 && !seen[r.name] {
 				seen[r.name] = true
 				names = append(names, r.name)
 			}

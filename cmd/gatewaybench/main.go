@@ -20,6 +20,9 @@
 //
 //	baseline    a minimal kafka-go consume-and-commit loop over the same data
 //	            (the ceiling the Kafka client allows), as a child process too
+//	reference   the plain Go pipeline the targets were set against: kafka-go,
+//	            encoding/json, batches of 50, 8 requests in flight, ordered
+//	            commits, no checks or outcomes (see referenceCmd)
 //	backlog     N pre-loaded single-recipient trigger events, one gateway
 //	routed      the backlog as N product events that a typical route turns
 //	            into the same triggers (docs/routing.md): what routing costs
@@ -27,8 +30,8 @@
 //	memory      a -memory-n backlog (default 5,000,000): peak RSS must stay flat
 //	partitions  the backlog (-scale-n events) over 1, 3, 6 and 12 partitions
 //	replicas    the backlog (-scale-n events) with 1, 2 and 3 gateway replicas
-//	all         baseline, backlog, routed, latency, partitions, replicas,
-//	            memory
+//	all         baseline, reference, backlog, routed, latency, partitions,
+//	            replicas, memory
 //
 // The machine is usually shared: compare the ratios of one run (gateway
 // over baseline), not absolute figures between runs. Linux only (/proc).
@@ -80,11 +83,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "consume" {
 		return consumeCmd(args[1:], stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "reference" {
+		return referenceCmd(args[1:], stdout, stderr)
+	}
 	var o options
 	fs := flag.NewFlagSet("gatewaybench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&o.scenario, "scenario", "backlog", "comma-separated: baseline, backlog, routed, latency, memory, partitions, replicas, or all")
-	fs.IntVar(&o.n, "n", 1_000_000, "events of the backlog and baseline scenarios")
+	fs.StringVar(&o.scenario, "scenario", "backlog", "comma-separated: baseline, reference, backlog, routed, latency, memory, partitions, replicas, or all")
+	fs.IntVar(&o.n, "n", 1_000_000, "events of the backlog, routed, baseline and reference scenarios")
 	fs.IntVar(&o.memoryN, "memory-n", 5_000_000, "events of the memory scenario")
 	fs.IntVar(&o.scaleN, "scale-n", 300_000, "events of each partitions and replicas run")
 	fs.IntVar(&o.partitions, "partitions", 6, "partitions of the input topic (backlog, latency, memory, baseline, replicas)")
@@ -177,7 +183,7 @@ func writeReport(out, report string, stderr io.Writer) int {
 	return 0
 }
 
-var allScenarios = []string{"baseline", "backlog", "routed", "latency", "partitions", "replicas", "memory"}
+var allScenarios = []string{"baseline", "reference", "backlog", "routed", "latency", "partitions", "replicas", "memory"}
 
 func parseScenarios(s string) ([]string, error) {
 	var out []string
@@ -186,7 +192,7 @@ func parseScenarios(s string) ([]string, error) {
 		switch name {
 		case "all":
 			out = append(out, allScenarios...)
-		case "baseline", "backlog", "routed", "latency", "memory", "partitions", "replicas":
+		case "baseline", "reference", "backlog", "routed", "latency", "memory", "partitions", "replicas":
 			out = append(out, name)
 		case "":
 		default:
@@ -205,6 +211,9 @@ func (e *env) scenario(ctx context.Context, name string) ([]result, error) {
 	switch name {
 	case "baseline":
 		r, err := e.baseline(ctx, o.n, o.partitions)
+		return []result{r}, err
+	case "reference":
+		r, err := e.reference(ctx, o.n, o.partitions)
 		return []result{r}, err
 	case "backlog":
 		r, err := e.backlog(ctx, runSpec{name: "backlog", n: o.n, partitions: o.partitions, replicas: 1, profile: o.profile})

@@ -50,11 +50,25 @@ func printReport(w io.Writer, machine string, rs []result) string {
 		fmt.Fprintln(&b, "| run | throughput | CPU per event | peak RSS |")
 		fmt.Fprintln(&b, "|---|---:|---:|---:|")
 		for _, r := range rs {
-			if r.name == "baseline" || r.rate > 0 {
+			if !r.isGateway() || r.rate > 0 {
 				continue
 			}
 			fmt.Fprintf(&b, "| %s | %.2f | %.2f | %.2f |\n", r.name, r.eventsPerSec()/base.eventsPerSec(),
 				float64(r.cpuPerEvent())/float64(max(base.cpuPerEvent(), 1)), float64(r.peakRSS)/float64(max(base.peakRSS, 1)))
+		}
+	}
+	if ref := referenceOf(rs); ref != nil && ref.eventsPerSec() > 0 {
+		fmt.Fprintln(&b, "\nAgainst the reference pipeline of this run (gateway / reference; the CPU target, 10 µs against the")
+		fmt.Fprintln(&b, "reference's 15–20, is 0.50–0.67):")
+		fmt.Fprintln(&b)
+		fmt.Fprintln(&b, "| run | throughput | CPU per event | peak RSS |")
+		fmt.Fprintln(&b, "|---|---:|---:|---:|")
+		for _, r := range rs {
+			if !r.isGateway() || r.rate > 0 {
+				continue
+			}
+			fmt.Fprintf(&b, "| %s | %.2f | %.2f | %.2f |\n", r.name, r.eventsPerSec()/ref.eventsPerSec(),
+				float64(r.cpuPerEvent())/float64(max(ref.cpuPerEvent(), 1)), float64(r.peakRSS)/float64(max(ref.peakRSS, 1)))
 		}
 	}
 	s := b.String()
@@ -67,3 +81,13 @@ func micros(d time.Duration) float64 { return float64(d) / float64(time.Microsec
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond)) }
 
 func mb(n int64) string { return fmt.Sprintf("%.0f MB", float64(n)/(1<<20)) }
+
+// referenceOf returns the reference pipeline's run of rs, if it ran.
+func referenceOf(rs []result) *result {
+	for i := range rs {
+		if rs[i].name == "reference" && rs[i].cpuPerEvent() > 0 {
+			return &rs[i]
+		}
+	}
+	return nil
+}

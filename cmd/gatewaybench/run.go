@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -28,7 +27,7 @@ type runSpec struct {
 // result is one row of the report.
 type result struct {
 	name       string
-	system     string // "gateway" or "kafka-go baseline"
+	system     string // "gateway", or what the baseline or reference is
 	n          int
 	partitions int
 	replicas   int
@@ -53,6 +52,10 @@ func (r result) eventsPerSec() float64 {
 	}
 	return float64(r.n) / r.active.Seconds()
 }
+
+// isGateway reports whether r measured the gateway, not the baseline or
+// the reference pipeline.
+func (r result) isGateway() bool { return r.name != "baseline" && r.name != "reference" }
 
 func (r result) cpuPerEvent() time.Duration { return r.cpu / time.Duration(max(r.n, 1)) }
 
@@ -279,7 +282,33 @@ func (e *env) latency(ctx context.Context, rate int, d time.Duration, partitions
 // consumer-group loop in a child process (this binary's "consume" mode).
 func (e *env) baseline(ctx context.Context, n, partitions int) (result, error) {
 	res := result{name: "baseline", system: "kafka-go consume+commit", n: n, partitions: partitions, replicas: 1}
-	t := newTopicSet(partitions)
+	return e.runChild(ctx, res, "consume")
+}
+
+// reference pre-loads n events and sends them with the reference pipeline
+// in a child process (this binary's "reference" mode, see referenceCmd).
+func (e *env) reference(ctx context.Context, n, partitions int) (result, error) {
+	res := result{name: "reference", system: "plain Go pipeline (kafka-go, encoding/json, batches of 50)",
+		n: n, partitions: partitions, replicas: 1}
+	e.sink.reset(false)
+	base := e.delivered()
+	res, err := e.runChild(ctx, res, "reference", "-url", e.sinkURL, "-key", apiKey)
+	if err != nil {
+		return res, err
+	}
+	res.requests, res.full, res.recipients = e.sink.requests.Load(), e.sink.full.Load(), e.sink.recipients.Load()
+	if got := e.delivered() - base; got != int64(n) {
+		return res, fmt.Errorf("reference: the simulator accepted %d recipients of %d", got, n)
+	}
+	return res, nil
+}
+
+// runChild pre-loads res.n events on res.partitions and runs this binary
+// in mode over them (a consumer group of its own), measuring it as a
+// gateway is measured.
+func (e *env) runChild(ctx context.Context, res result, mode string, args ...string) (result, error) {
+	n := res.n
+	t := newTopicSet(res.partitions)
 	if err := e.createTopics(ctx, t); err != nil {
 		return res, err
 	}
@@ -291,8 +320,9 @@ func (e *env) baseline(ctx context.Context, n, partitions int) (result, error) {
 	start := time.Now()
 	cctx, cancel := context.WithTimeout(ctx, e.timeout(n))
 	defer cancel()
-	cmd := exec.CommandContext(cctx, e.self, "consume", "-brokers", strings.Join(e.brokers, ","),
-		"-topic", t.input, "-group", t.baselineGroup, "-n", fmt.Sprint(n))
+	args = append([]string{mode, "-brokers", strings.Join(e.brokers, ","),
+		"-topic", t.input, "-group", t.baselineGroup, "-n", fmt.Sprint(n)}, args...)
+	cmd := exec.CommandContext(cctx, e.self, args...)
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, e.log
 	if err := cmd.Start(); err != nil {
@@ -302,17 +332,17 @@ func (e *env) baseline(ctx context.Context, n, partitions int) (result, error) {
 	err := cmd.Wait()
 	smp.finish()
 	if err != nil {
-		return res, fmt.Errorf("consume: %w", err)
+		return res, fmt.Errorf("%s: %w", mode, err)
 	}
 	res.wall = time.Since(start)
 	var first, last int64
 	if _, err := fmt.Sscanf(strings.TrimSpace(out.String()), "first=%d last=%d", &first, &last); err != nil {
-		return res, fmt.Errorf("consume printed %q: %w", out.String(), err)
+		return res, fmt.Errorf("%s printed %q: %w", mode, out.String(), err)
 	}
 	res.active = time.Duration(last - first)
 	ru, ok := cmd.ProcessState.SysUsage().(*syscallRusage)
 	if !ok {
-		return res, errors.New("no resource usage of the consumer")
+		return res, fmt.Errorf("no resource usage of %s", mode)
 	}
 	res.cpu = rusageCPU(ru)
 	res.peakRSS = max(int64(ru.Maxrss)*1024, smp.peakRSS())
@@ -321,7 +351,7 @@ func (e *env) baseline(ctx context.Context, n, partitions int) (result, error) {
 	if err := e.waitCommitted(ctx, t, t.baselineGroup, int64(n), time.Now().Add(30*time.Second)); err != nil {
 		return res, err
 	}
-	fmt.Fprintf(e.log, "baseline: %.0f events/s, %.2f µs CPU/event, peak RSS %s\n", res.eventsPerSec(),
+	fmt.Fprintf(e.log, "%s: %.0f events/s, %.2f µs CPU/event, peak RSS %s\n", res.name, res.eventsPerSec(),
 		micros(res.cpuPerEvent()), mb(res.peakRSS))
 	return res, nil
 }
