@@ -85,12 +85,12 @@ type Batch struct {
 // false when the event has no explicit recipients (a broadcast) or its
 // recipient fields are not shaped as Braze documents them: such an event is
 // sent on its own and request validation says what is wrong with it.
-// dataMembers are the members of ev.Data when decoding split them
-// already; nil makes init split ev.Data itself.
-func (b *Batch) init(ev *Event, dataMembers []member) bool {
+// sp is ev.Data as decoding split it, if it did (sp.value set); else init
+// splits ev.Data itself.
+func (b *Batch) init(ev *Event, sp split) bool {
 	var buf [16]member
-	ms, err := dataMembers, error(nil)
-	if ms == nil {
+	ms, err := sp.members, error(nil)
+	if sp.value == nil {
 		if ms, err = members(buf[:0], ev.Data); err != nil {
 			return false
 		}
@@ -102,9 +102,17 @@ func (b *Batch) init(ev *Event, dataMembers []member) bool {
 	key = appendQuoted(key, ev.Workspace)
 	key = append(key, 0)
 	b.base = b.baseBuf[:0]
+	var seen [2]bool // recipient fields met: recipients or external_user_ids, user_aliases
 	for _, m := range ms {
-		if b.isRecipientField(m.raw) {
-			if !b.addRecipients(string(m.raw[1:len(m.raw)-1]), m.value) {
+		if f := b.recipientField(m.raw); f >= 0 {
+			// A repeated recipient field is read differently by different
+			// parsers (most take the last): such an event is sent as
+			// written, on its own, never merged into a batch.
+			if seen[f] {
+				return false
+			}
+			seen[f] = true
+			if !b.addRecipients(string(m.raw[1:len(m.raw)-1]), m.value, sp) {
 				return false
 			}
 			continue
@@ -128,17 +136,27 @@ func (b *Batch) init(ev *Event, dataMembers []member) bool {
 	return true
 }
 
-func (b *Batch) isRecipientField(raw []byte) bool {
-	k := string(raw)
-	if b.targeting == UserIDs {
-		return k == `"external_user_ids"` || k == `"user_aliases"`
+// recipientField says which recipient field the member key raw is: 0 for
+// recipients (trigger endpoints) or external_user_ids (/messages/send), 1
+// for user_aliases, -1 for none.
+func (b *Batch) recipientField(raw []byte) int {
+	switch k := string(raw); {
+	case b.targeting != UserIDs:
+		if k == `"recipients"` {
+			return 0
+		}
+	case k == `"external_user_ids"`:
+		return 0
+	case k == `"user_aliases"`:
+		return 1
 	}
-	return k == `"recipients"`
+	return -1
 }
 
 // addRecipients appends the recipients of one recipient field (raw, its
-// array) to b.Recipients.
-func (b *Batch) addRecipients(field string, raw []byte) bool {
+// array) to b.Recipients. sp is the split of the request, whose recipient
+// objects serve when raw is the array they were split from.
+func (b *Batch) addRecipients(field string, raw []byte, sp split) bool {
 	if string(raw) == "null" {
 		return true
 	}
@@ -146,6 +164,18 @@ func (b *Batch) addRecipients(field string, raw []byte) bool {
 		b.Recipients = b.recipientBuf[:0]
 	}
 	ok := true
+	if b.targeting == RecipientObjects && len(raw) > 0 && len(sp.recipients) == len(raw) && &sp.recipients[0] == &raw[0] {
+		// Split while decoding validated the event.
+		for _, o := range sp.objects {
+			r, ok := recipientObject(sp.rmembers[o.from:o.to])
+			if !ok {
+				return false
+			}
+			r.Raw = o.raw
+			b.Recipients = append(b.Recipients, r)
+		}
+		return true
+	}
 	if b.targeting == RecipientObjects {
 		// Each recipient object is scanned once, by the splitting.
 		var buf [8]member

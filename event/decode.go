@@ -120,8 +120,9 @@ func DecodeInto(ev *Event, rec *Record, lim Limits) error {
 	var err error
 	depth := -1 // the nesting depth of data, when the validating scan found it
 	// data's members, when the validating scan split them on its way
-	var spBuf [16]member
-	sp := split{members: spBuf[:0]}
+	var spBuf, rmBuf [16]member
+	var objBuf [4]splitObject
+	sp := split{members: spBuf[:0], rmembers: rmBuf[:0], objects: objBuf[:0]}
 	if hasHeader(rec.Headers, "ce_specversion") {
 		depth, err = decodeBinary(rec, ev)
 		ev.DataValid = true
@@ -151,11 +152,10 @@ func DecodeInto(ev *Event, rec *Record, lim Limits) error {
 	if depth > maxDepth || depth < 0 && depthOver(ev.Data, maxDepth) {
 		return Errorf(ReasonTooLarge, "data nests objects and arrays more than %d levels deep", maxDepth)
 	}
-	var dataMembers []member
-	if sp.value != nil && len(sp.value) == len(ev.Data) && &sp.value[0] == &ev.Data[0] {
-		dataMembers = sp.members
+	if sp.value == nil || len(sp.value) != len(ev.Data) || &sp.value[0] != &ev.Data[0] {
+		sp = split{} // data was not split (binary mode, or the scanner left it)
 	}
-	if spec.Batchable && ev.batch.init(ev, dataMembers) {
+	if spec.Batchable && ev.batch.init(ev, sp) {
 		ev.Batch = &ev.batch
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -510,6 +511,19 @@ func TestDecodeDepthLimit(t *testing.T) {
 		if r, _ := ReasonOf(err); r != ReasonTooLarge {
 			t.Fatalf("65 levels with arrays (trusted %v): err %v, want too_large", trusted, err)
 		}
+		// So do a recipients array and its objects, which the scan splits:
+		// data, array, recipient, then 61 levels pass, one more does not.
+		if _, err := Decode(mk(`{"recipients":[{"x":`+deep(61)+`}]}`), Limits{Trusted: trusted}); err != nil {
+			t.Fatalf("64 levels through recipients (trusted %v): %v", trusted, err)
+		}
+		_, err = Decode(mk(`{"recipients":[{"x":`+deep(62)+`}]}`), Limits{Trusted: trusted})
+		if r, _ := ReasonOf(err); r != ReasonTooLarge {
+			t.Fatalf("65 levels through recipients (trusted %v): err %v, want too_large", trusted, err)
+		}
+		_, err = Decode(mk(`{"recipients":[1,[`+deep(62)+`]]}`), Limits{Trusted: trusted})
+		if r, _ := ReasonOf(err); r != ReasonTooLarge {
+			t.Fatalf("65 levels through recipients that are not objects (trusted %v): err %v, want too_large", trusted, err)
+		}
 		// Brackets inside strings do not count.
 		if _, err := Decode(mk(`{"s":"`+strings.Repeat("[{", 200)+`"}`), Limits{Trusted: trusted}); err != nil {
 			t.Fatalf("brackets in a string (trusted %v): %v", trusted, err)
@@ -542,5 +556,74 @@ func TestDecodeDeeperThanTheScanner(t *testing.T) {
 	}
 	if tev, err := Decode(rec, Limits{MaxDepth: 300, Trusted: true}); err != nil || tev.ID != "abc" || tev.Type != ev.Type {
 		t.Fatalf("trusted decode: %+v, %v", tev, err)
+	}
+}
+
+// TestRecipientsSplitOnce: the recipient objects the validating scan split
+// give the batching view that splitting data again gives, and a malformed
+// recipient, or a repeated recipients field, still leaves the event
+// without one.
+func TestRecipientsSplitOnce(t *testing.T) {
+	mk := func(data string) *Record {
+		return &Record{Value: []byte(`{"specversion":"1.0","id":"1","source":"/s","type":"braze.campaigns.trigger.send","data":` + data + `}`)}
+	}
+	for _, tc := range []struct {
+		data  string
+		batch bool
+		keys  []string
+	}{
+		{`{"campaign_id":"c","recipients":[{"external_user_id":"a","trigger_properties":{"x":[1,{"y":2}]}},{"email":"B@x.io"}]}`, true, []string{"a", "b@x.io"}},
+		// Parsers differ on a repeated field: such an event is not batched.
+		{`{"recipients":[{"external_user_id":"a"}],"campaign_id":"c","recipients":[{"braze_id":"z"}]}`, false, nil},
+		{`{"campaign_id":"c","recipients":[{"external_user_id":"a"},"b"]}`, false, nil},
+		{`{"campaign_id":"c","recipients":[{"external_user_id":"a","email":"a@x.io"}]}`, false, nil},
+		{`{"campaign_id":"c","recipients":[]}`, false, nil},
+		{`{"campaign_id":"c","recipients":{"external_user_id":"a"}}`, false, nil},
+	} {
+		for _, trusted := range []bool{false, true} {
+			ev, err := Decode(mk(tc.data), Limits{Trusted: trusted})
+			if err != nil {
+				t.Fatalf("%s: %v", tc.data, err)
+			}
+			if (ev.Batch != nil) != tc.batch {
+				t.Fatalf("%s (trusted %v): batch %+v, want one: %v", tc.data, trusted, ev.Batch, tc.batch)
+			}
+			var resplit Batch
+			if ok := resplit.init(ev, split{}); ok != tc.batch {
+				t.Fatalf("%s: splitting again gives %v", tc.data, ok)
+			}
+			if !tc.batch {
+				continue
+			}
+			var keys []string
+			for _, r := range ev.Batch.Recipients {
+				keys = append(keys, r.Key)
+			}
+			if !reflect.DeepEqual(keys, tc.keys) || !reflect.DeepEqual(ev.Batch.Recipients, resplit.Recipients) {
+				t.Fatalf("%s (trusted %v): recipients %+v, splitting again %+v", tc.data, trusted, ev.Batch.Recipients, resplit.Recipients)
+			}
+		}
+	}
+}
+
+// TestRepeatedUserIDsFieldIsNotBatched: on /messages/send, a repeated
+// external_user_ids or user_aliases field leaves the event unbatched; the
+// two fields once each are batched.
+func TestRepeatedUserIDsFieldIsNotBatched(t *testing.T) {
+	mk := func(data string) *Record {
+		return &Record{Value: []byte(`{"specversion":"1.0","id":"1","source":"/s","type":"braze.messages.send","data":` + data + `}`)}
+	}
+	for data, batch := range map[string]bool{
+		`{"external_user_ids":["a"],"user_aliases":[{"alias_name":"n","alias_label":"l"}],"messages":{}}`:               true,
+		`{"external_user_ids":["a"],"messages":{},"external_user_ids":["b"]}`:                                           false,
+		`{"user_aliases":[{"alias_name":"n","alias_label":"l"}],"user_aliases":[{"alias_name":"m","alias_label":"l"}]}`: false,
+	} {
+		ev, err := Decode(mk(data), Limits{})
+		if err != nil {
+			t.Fatalf("%s: %v", data, err)
+		}
+		if (ev.Batch != nil) != batch {
+			t.Errorf("%s: batch %+v, want one: %v", data, ev.Batch, batch)
+		}
 	}
 }

@@ -116,11 +116,11 @@ func checkDecoded(t *testing.T, rec *Record, lim Limits, ev *Event, err error) {
 	}
 	// The batching view is the same whether the validating scan split
 	// data on its way (structured mode) or init splits it itself.
-	var split Batch
-	splitOK := ev.Spec.Batchable && split.init(ev, nil)
-	if splitOK != (ev.Batch != nil) ||
-		splitOK && (split.Key != ev.Batch.Key || !reflect.DeepEqual(split.Recipients, ev.Batch.Recipients)) {
-		t.Fatalf("batching view %+v, splitting data again gives %+v (%v)", ev.Batch, split, splitOK)
+	var resplit Batch
+	resplitOK := ev.Spec.Batchable && resplit.init(ev, split{})
+	if resplitOK != (ev.Batch != nil) ||
+		resplitOK && (resplit.Key != ev.Batch.Key || !reflect.DeepEqual(resplit.Recipients, ev.Batch.Recipients)) {
+		t.Fatalf("batching view %+v, splitting data again gives %+v (%v)", ev.Batch, resplit, resplitOK)
 	}
 	if ev.Batch == nil {
 		return

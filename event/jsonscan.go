@@ -301,10 +301,30 @@ func validMembers(dst []member, obj []byte) (ms []member, ok bool) {
 }
 
 // split is an object member's value split into its own members during the
-// same validating pass (see validMembersSplitting).
+// same validating pass (see validMembersSplitting). When that object has a
+// "recipients" array whose elements are all objects, they are split too, so
+// that the batching view reads each recipient's members without scanning
+// it again.
 type split struct {
 	value   []byte   // the object split; nil if none was
 	members []member // its members, without depths
+	// recipients is the value of the object's last "recipients" member
+	// when it is an array of objects (nil otherwise); objects are its
+	// elements, and their members are rmembers[from:to].
+	recipients []byte
+	objects    []splitObject
+	rmembers   []member
+}
+
+// splitObject is one object of a split recipients array.
+type splitObject struct {
+	raw      []byte
+	from, to int
+}
+
+// reset empties sp for another split, keeping its buffers.
+func (sp split) reset() split {
+	return split{members: sp.members[:0], objects: sp.objects[:0], rmembers: sp.rmembers[:0]}
 }
 
 // validMembersSplitting is validMembers that also splits the value of the
@@ -340,9 +360,9 @@ func validMembersSplitting(dst []member, obj []byte, key string, sp split, trust
 		var ve int
 		plain := false
 		if key != "" && string(obj[ks:ke]) == key {
-			sp.value, sp.members = nil, sp.members[:0]
+			sp = sp.reset()
 			if vs < len(obj) && obj[vs] == '{' {
-				if ve, sp.members, ok = scanObjectSplitting(obj, vs, 1, &deep, sp.members, trusted); ok {
+				if ve, sp, ok = scanDataSplitting(obj, vs, 1, &deep, sp, trusted); ok {
 					sp.value = obj[vs:ve]
 				}
 			} else {
@@ -390,37 +410,151 @@ func scanObjectSplitting(b []byte, i, depth int, deep *int, dst []member, truste
 		*deep = depth + 1
 	}
 	obj := i
-	i = jsonbytes.SkipSpace(b, i+1)
-	if i < len(b) && b[i] == '}' {
-		return i + 1, dst, true
-	}
-	for {
-		ks := i
-		ke, ok := jsonbytes.ScanString(b, i)
+	i, end := objectStart(b, i)
+	for !end {
+		ks, ke, vs, ok := memberKey(b, i)
 		if !ok {
 			return 0, dst, false
 		}
-		i = jsonbytes.SkipSpace(b, ke)
-		if i >= len(b) || b[i] != ':' {
-			return 0, dst, false
-		}
-		vs := jsonbytes.SkipSpace(b, i+1)
 		ve, ok := valueEnd(b, vs, depth+1, deep, trusted)
 		if !ok {
 			return 0, dst, false
 		}
 		dst = append(dst, member{raw: b[ks:ke], value: b[vs:ve], start: vs - obj})
-		i = jsonbytes.SkipSpace(b, ve)
-		if i >= len(b) {
+		if i, end, ok = memberNext(b, ve); !ok {
 			return 0, dst, false
 		}
+	}
+	return i, dst, true
+}
+
+// scanDataSplitting is scanObjectSplitting for data (the object starting
+// at b[i]) into sp.members, which also splits its "recipients" array (see
+// split). (Separate from scanObjectSplitting, which splits the recipient
+// objects: a function that called itself through scanRecipients would
+// make the caller's buffers escape to the heap.)
+func scanDataSplitting(b []byte, i, depth int, deep *int, sp split, trusted bool) (int, split, bool) {
+	if depth >= maxScanDepth {
+		return 0, sp, false
+	}
+	if depth >= *deep {
+		*deep = depth + 1
+	}
+	obj := i
+	i, end := objectStart(b, i)
+	for !end {
+		ks, ke, vs, ok := memberKey(b, i)
+		if !ok {
+			return 0, sp, false
+		}
+		var ve int
+		if string(b[ks:ke]) == `"recipients"` {
+			ve, sp, ok = scanRecipients(b, vs, depth+1, deep, sp, trusted)
+		} else {
+			ve, ok = valueEnd(b, vs, depth+1, deep, trusted)
+		}
+		if !ok {
+			return 0, sp, false
+		}
+		sp.members = append(sp.members, member{raw: b[ks:ke], value: b[vs:ve], start: vs - obj})
+		if i, end, ok = memberNext(b, ve); !ok {
+			return 0, sp, false
+		}
+	}
+	return i, sp, true
+}
+
+// objectStart returns where the first member of the object starting at
+// b[i] (a '{') starts, or the index past the object and end when it is
+// empty.
+func objectStart(b []byte, i int) (next int, end bool) {
+	i = jsonbytes.SkipSpace(b, i+1)
+	if i < len(b) && b[i] == '}' {
+		return i + 1, true
+	}
+	return i, false
+}
+
+// memberKey validates the key of the member starting at b[i] and its
+// colon, and returns where the key starts and ends and the value starts.
+func memberKey(b []byte, i int) (ks, ke, vs int, ok bool) {
+	ke, ok = jsonbytes.ScanString(b, i)
+	if !ok {
+		return 0, 0, 0, false
+	}
+	j := jsonbytes.SkipSpace(b, ke)
+	if j >= len(b) || b[j] != ':' {
+		return 0, 0, 0, false
+	}
+	return i, ke, jsonbytes.SkipSpace(b, j+1), true
+}
+
+// memberNext reads what follows a member's value ending at b[ve]: the
+// next member's start, or the index past the object and end.
+func memberNext(b []byte, ve int) (next int, end, ok bool) {
+	i := jsonbytes.SkipSpace(b, ve)
+	if i >= len(b) {
+		return 0, false, false
+	}
+	switch b[i] {
+	case '}':
+		return i + 1, true, true
+	case ',':
+		return jsonbytes.SkipSpace(b, i+1), false, true
+	}
+	return 0, false, false
+}
+
+// scanRecipients is scanValue for the value of a "recipients" member,
+// starting at b[i], that also splits the objects of an array of objects
+// into sp (see split).
+func scanRecipients(b []byte, i, depth int, deep *int, sp split, trusted bool) (int, split, bool) {
+	sp.recipients, sp.objects, sp.rmembers = nil, sp.objects[:0], sp.rmembers[:0]
+	if i >= len(b) || b[i] != '[' {
+		e, ok := valueEnd(b, i, depth, deep, trusted)
+		return e, sp, ok
+	}
+	if depth >= maxScanDepth {
+		return 0, sp, false
+	}
+	if depth >= *deep {
+		*deep = depth + 1
+	}
+	start, objects := i, true
+	i = jsonbytes.SkipSpace(b, i+1)
+	if i < len(b) && b[i] == ']' {
+		sp.recipients = b[start : i+1]
+		return i + 1, sp, true
+	}
+	for {
+		var e int
+		var ok bool
+		if i < len(b) && b[i] == '{' {
+			from := len(sp.rmembers)
+			if e, sp.rmembers, ok = scanObjectSplitting(b, i, depth+1, deep, sp.rmembers, trusted); ok {
+				sp.objects = append(sp.objects, splitObject{raw: b[i:e], from: from, to: len(sp.rmembers)})
+			}
+		} else {
+			objects = false
+			e, ok = valueEnd(b, i, depth+1, deep, trusted)
+		}
+		if !ok {
+			return 0, sp, false
+		}
+		i = jsonbytes.SkipSpace(b, e)
+		if i >= len(b) {
+			return 0, sp, false
+		}
 		switch b[i] {
-		case '}':
-			return i + 1, dst, true
+		case ']':
+			if objects {
+				sp.recipients = b[start : i+1]
+			}
+			return i + 1, sp, true
 		case ',':
 			i = jsonbytes.SkipSpace(b, i+1)
 		default:
-			return 0, dst, false
+			return 0, sp, false
 		}
 	}
 }
