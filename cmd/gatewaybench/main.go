@@ -22,7 +22,8 @@
 //	            (the ceiling the Kafka client allows), as a child process too
 //	reference   the plain Go pipeline the targets were set against: kafka-go,
 //	            encoding/json, batches of 50, 8 requests in flight, ordered
-//	            commits, no checks or outcomes (see referenceCmd)
+//	            commits, no checks or outcomes (see referenceCmd); given
+//	            twice (reference,backlog,reference) its runs are pooled
 //	backlog     N pre-loaded single-recipient trigger events, one gateway
 //	routed      the backlog as N product events that a typical route turns
 //	            into the same triggers (docs/routing.md): what routing costs

@@ -133,4 +133,14 @@ func TestReportAgainstReference(t *testing.T) {
 	if _, base, _ := strings.Cut(out, "Ratios to the kafka-go baseline"); strings.Contains(base, "| reference |") {
 		t.Errorf("the reference is reported as a gateway run:\n%s", out)
 	}
+	// Two references around the gateway's run are pooled: 20 and 16 µs
+	// per event over 1,000 events each make 18.
+	out = printReport(io.Discard, "test machine", []result{
+		mk("reference", 20*time.Microsecond, 2*time.Second),
+		mk("backlog", 9*time.Microsecond, time.Second),
+		mk("reference", 16*time.Microsecond, 2*time.Second),
+	})
+	if !strings.Contains(out, "| backlog | 2.00 | 0.50 | 1.00 |") || !strings.Contains(out, "reference, 18.00 µs per event") {
+		t.Errorf("two references are not pooled:\n%s", out)
+	}
 }
