@@ -93,6 +93,12 @@ func Check(ctx context.Context, brokers []string, tr *kafka.Transport, specs []S
 	}
 	policy := map[string]string{}
 	for _, r := range resp.Resources {
+		if r.Error != nil {
+			// Not a wrong policy: the broker asked could not read the
+			// topic's configuration (a topic created a moment ago may not
+			// have reached it yet; or no permission).
+			return nil, fmt.Errorf("topics: describe configs of %s: %w", r.ResourceName, r.Error)
+		}
 		for _, e := range r.ConfigEntries {
 			if e.ConfigName == "cleanup.policy" {
 				policy[r.ResourceName] = e.ConfigValue
@@ -108,8 +114,35 @@ func Check(ctx context.Context, brokers []string, tr *kafka.Transport, specs []S
 	return problems, nil
 }
 
-// Create creates the topics of specs that do not exist yet.
+// Create creates the topics of specs that do not exist yet, and returns
+// once Check sees them with their settings (on a cluster, a new topic
+// reaches the other brokers' metadata a moment after the controller
+// answers), or when createVisible has passed.
 func Create(ctx context.Context, brokers []string, tr *kafka.Transport, specs []Spec) error {
+	if err := create(ctx, brokers, tr, specs); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, createVisible)
+	defer cancel()
+	for {
+		problems, err := Check(ctx, brokers, tr, specs)
+		if err == nil && len(problems) == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			// The caller's own Check says what is still wrong.
+			return nil
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// createVisible bounds how long Create waits for what it created to show.
+const createVisible = 15 * time.Second
+
+// create sends the CreateTopics request for specs.
+func create(ctx context.Context, brokers []string, tr *kafka.Transport, specs []Spec) error {
 	req := &kafka.CreateTopicsRequest{}
 	for _, s := range specs {
 		tc := kafka.TopicConfig{Topic: s.Name, NumPartitions: s.Partitions, ReplicationFactor: s.Replication}
