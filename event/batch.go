@@ -165,7 +165,7 @@ func (b *Batch) addRecipients(field string, raw []byte, sp split) bool {
 	}
 	ok := true
 	if b.targeting == RecipientObjects && len(raw) > 0 && len(sp.recipients) == len(raw) && &sp.recipients[0] == &raw[0] {
-		// Split while decoding validated the event.
+		// Split by the decoding scan.
 		for _, o := range sp.objects {
 			r, ok := recipientObject(sp.rmembers[o.from:o.to])
 			if !ok {

@@ -627,3 +627,56 @@ func TestRepeatedUserIDsFieldIsNotBatched(t *testing.T) {
 		}
 	}
 }
+
+// TestRecipientsSplitByTheScan: the decoding scan itself splits a
+// recipients array of objects that fits its buffers (so the batching view
+// does not scan it again), and leaves a longer one, or one with other
+// elements, to the batching view, without growing its buffers.
+func TestRecipientsSplitByTheScan(t *testing.T) {
+	recipients := func(n int) string {
+		var b strings.Builder
+		for i := range n {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			fmt.Fprintf(&b, `{"external_user_id":"u%d","trigger_properties":{"n":%d}}`, i, i)
+		}
+		return "[" + b.String() + "]"
+	}
+	for _, tc := range []struct {
+		recipients string
+		split      int // objects the scan split; -1 for none
+	}{
+		{recipients(1), 1},
+		{recipients(4), 4},
+		{recipients(5), -1}, // more objects than the buffer holds
+		{`[{"a":1,"b":2,"c":3,"d":4,"e":5,"f":6,"g":7,"h":8,"i":9},{"j":1,"k":2,"l":3,"m":4,"n":5,"o":6,"p":7,"q":8}]`, -1}, // more members
+		{`[{"external_user_id":"a"},2]`, -1},
+		{`[]`, 0},
+	} {
+		value := []byte(`{"specversion":"1.0","data":{"campaign_id":"c","recipients":` + tc.recipients + `}}`)
+		for _, trusted := range []bool{false, true} {
+			var rm [16]member
+			var objs [4]splitObject
+			_, sp, ok := validMembersSplitting(nil, value, `"data"`, split{rmembers: rm[:0], objects: objs[:0]}, trusted)
+			if !ok {
+				t.Fatalf("%s: the scan failed", tc.recipients)
+			}
+			if cap(sp.rmembers) != len(rm) || cap(sp.objects) != len(objs) {
+				t.Fatalf("%s (trusted %v): the scan grew its buffers", tc.recipients, trusted)
+			}
+			if got := len(sp.objects); tc.split < 0 && sp.recipients != nil || tc.split >= 0 && (sp.recipients == nil || got != tc.split) {
+				t.Fatalf("%s (trusted %v): split %d objects (recipients %q), want %d", tc.recipients, trusted, got, sp.recipients, tc.split)
+			}
+		}
+		// Either way, the batching view is the one splitting data again gives.
+		ev, err := Decode(&Record{Value: []byte(`{"specversion":"1.0","id":"1","source":"/s","type":"braze.campaigns.trigger.send","data":{"campaign_id":"c","recipients":` + tc.recipients + `}}`)}, Limits{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var resplit Batch
+		if ok := resplit.init(ev, split{}); ok != (ev.Batch != nil) || ok && !reflect.DeepEqual(resplit.Recipients, ev.Batch.Recipients) {
+			t.Fatalf("%s: batching view %+v, splitting again %+v", tc.recipients, ev.Batch, resplit.Recipients)
+		}
+	}
+}

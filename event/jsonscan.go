@@ -309,7 +309,8 @@ type split struct {
 	value   []byte   // the object split; nil if none was
 	members []member // its members, without depths
 	// recipients is the value of the object's last "recipients" member
-	// when it is an array of objects (nil otherwise); objects are its
+	// when it is an array of objects that all fit in objects and
+	// rmembers without growing them (nil otherwise); objects are its
 	// elements, and their members are rmembers[from:to].
 	recipients []byte
 	objects    []splitObject
@@ -401,31 +402,37 @@ func validMembersSplitting(dst []member, obj []byte, key string, sp split, trust
 
 // scanObjectSplitting is scanValue for the object starting at b[i] that
 // also appends its members to dst (their start is relative to the object,
-// as members gives it).
-func scanObjectSplitting(b []byte, i, depth int, deep *int, dst []member, trusted bool) (int, []member, bool) {
+// as members gives it) while dst has room: it never grows dst, and all is
+// false when some member did not fit.
+func scanObjectSplitting(b []byte, i, depth int, deep *int, dst []member, trusted bool) (end int, out []member, all, ok bool) {
 	if depth >= maxScanDepth {
-		return 0, dst, false
+		return 0, dst, false, false
 	}
 	if depth >= *deep {
 		*deep = depth + 1
 	}
 	obj := i
-	i, end := objectStart(b, i)
-	for !end {
+	i, done := objectStart(b, i)
+	all = true
+	for !done {
 		ks, ke, vs, ok := memberKey(b, i)
 		if !ok {
-			return 0, dst, false
+			return 0, dst, false, false
 		}
 		ve, ok := valueEnd(b, vs, depth+1, deep, trusted)
 		if !ok {
-			return 0, dst, false
+			return 0, dst, false, false
 		}
-		dst = append(dst, member{raw: b[ks:ke], value: b[vs:ve], start: vs - obj})
-		if i, end, ok = memberNext(b, ve); !ok {
-			return 0, dst, false
+		if len(dst) < cap(dst) {
+			dst = append(dst, member{raw: b[ks:ke], value: b[vs:ve], start: vs - obj})
+		} else {
+			all = false
+		}
+		if i, done, ok = memberNext(b, ve); !ok {
+			return 0, dst, false, false
 		}
 	}
-	return i, dst, true
+	return i, dst, all, true
 }
 
 // scanDataSplitting is scanObjectSplitting for data (the object starting
@@ -507,7 +514,8 @@ func memberNext(b []byte, ve int) (next int, end, ok bool) {
 
 // scanRecipients is scanValue for the value of a "recipients" member,
 // starting at b[i], that also splits the objects of an array of objects
-// into sp (see split).
+// into sp (see split) as far as sp's buffers go without growing: a longer
+// array is only validated, and the batching view splits it itself.
 func scanRecipients(b []byte, i, depth int, deep *int, sp split, trusted bool) (int, split, bool) {
 	sp.recipients, sp.objects, sp.rmembers = nil, sp.objects[:0], sp.rmembers[:0]
 	if i >= len(b) || b[i] != '[' {
@@ -529,9 +537,10 @@ func scanRecipients(b []byte, i, depth int, deep *int, sp split, trusted bool) (
 	for {
 		var e int
 		var ok bool
-		if i < len(b) && b[i] == '{' {
-			from := len(sp.rmembers)
-			if e, sp.rmembers, ok = scanObjectSplitting(b, i, depth+1, deep, sp.rmembers, trusted); ok {
+		if objects && i < len(b) && b[i] == '{' && len(sp.objects) < cap(sp.objects) {
+			from, all := len(sp.rmembers), false
+			e, sp.rmembers, all, ok = scanObjectSplitting(b, i, depth+1, deep, sp.rmembers, trusted)
+			if objects = all; ok && all {
 				sp.objects = append(sp.objects, splitObject{raw: b[i:e], from: from, to: len(sp.rmembers)})
 			}
 		} else {
