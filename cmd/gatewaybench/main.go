@@ -35,7 +35,8 @@
 //	            replicas, memory
 //
 // The machine is usually shared: compare the ratios of one run (gateway
-// over baseline), not absolute figures between runs. Linux only (/proc).
+// over reference for the targets, gateway over baseline between versions),
+// not absolute figures between runs. Linux only (/proc).
 package main
 
 import (

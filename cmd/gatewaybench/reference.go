@@ -134,9 +134,14 @@ func (p *refPoster) post(ctx context.Context, body []byte) error {
 // runReference reads n events from r, sends them in requests of refBatch
 // recipients per campaign with refInFlight requests in flight, and
 // commits each request's messages once it and every earlier one
-// succeeded. It returns when all n are committed, or at the first error.
-func runReference(ctx context.Context, r *kafka.Reader, n int, p *refPoster) (first, last time.Time, err error) {
-	ctx, cancel := context.WithCancel(ctx)
+// succeeded. It returns when all n are committed, or at the first error
+// (the end of parent being one). Requests are ordered as they were made,
+// not by offset: with several campaigns a request can be made before an
+// earlier record of another campaign is sent, and its commit then passes
+// that record (kafka-go keeps the highest offset per partition). The
+// bench's events share one campaign, where the two orders agree.
+func runReference(parent context.Context, r *kafka.Reader, n int, p *refPoster) (first, last time.Time, err error) {
+	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
 	errc := make(chan error, 1)
 	fail := func(err error) {
@@ -263,7 +268,10 @@ func runReference(ctx context.Context, r *kafka.Reader, n int, p *refPoster) (fi
 	wg.Wait()
 	select {
 	case err = <-errc:
+	case <-all:
 	default:
+		// Neither done nor failed: the caller's context ended first.
+		err = fmt.Errorf("reference: stopped before every event was committed: %w", context.Cause(parent))
 	}
 	return first, last, err
 }

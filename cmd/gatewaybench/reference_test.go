@@ -15,39 +15,56 @@ import (
 	"github.com/brazegw/gateway/embedded"
 )
 
-// TestReferencePipeline runs the reference pipeline over 120 backlog events
-// on three partitions: every recipient reaches the simulator once, in
-// requests of at most 50, and every offset is committed.
-func TestReferencePipeline(t *testing.T) {
+// refWorld is a broker with n backlog events pre-loaded on partitions,
+// and the simulator.
+type refWorld struct {
+	k   *embedded.Kafka
+	sim *brazetest.Server
+	e   *env
+	ts  topicSet
+}
+
+func newRefWorld(t *testing.T, ctx context.Context, partitions, n int) *refWorld {
+	t.Helper()
 	k, err := embedded.StartKafka("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer k.Close()
+	t.Cleanup(k.Close)
 	sim := brazetest.NewServer(brazetest.Config{
 		Workspaces: []brazetest.Workspace{{Name: "default", APIKeys: []brazetest.APIKey{{Key: apiKey}}, AcceptUnknownIDs: true}},
 	})
-	defer sim.Close()
-	snk := &sink{next: sim.Handler()}
-	srv := httptest.NewServer(snk)
-	defer srv.Close()
+	t.Cleanup(sim.Close)
+	w := &refWorld{k: k, sim: sim, e: &env{opts: options{users: 1000}, log: io.Discard, brokers: k.Addrs()}, ts: newTopicSet(partitions)}
+	if err := w.e.createTopics(ctx, w.ts); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.e.preload(ctx, w.ts, n); err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
 
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	e := &env{opts: options{users: 1000}, log: io.Discard, brokers: k.Addrs()}
-	ts := newTopicSet(3)
-	if err := e.createTopics(ctx, ts); err != nil {
-		t.Fatal(err)
-	}
-	const n = 120
-	if err := e.preload(ctx, ts, n); err != nil {
-		t.Fatal(err)
-	}
-	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers: k.Addrs(), GroupID: ts.baselineGroup, Topic: ts.input,
+func (w *refWorld) reader() *kafka.Reader {
+	return kafka.NewReader(kafka.ReaderConfig{
+		Brokers: w.k.Addrs(), GroupID: w.ts.baselineGroup, Topic: w.ts.input,
 		MaxWait: 100 * time.Millisecond, CommitInterval: 100 * time.Millisecond, StartOffset: kafka.FirstOffset,
 		HeartbeatInterval: 500 * time.Millisecond, SessionTimeout: 6 * time.Second, RebalanceTimeout: 6 * time.Second,
 	})
+}
+
+// TestReferencePipeline runs the reference pipeline over 120 backlog events
+// on three partitions: every recipient reaches the simulator once, in
+// requests of at most 50, and every offset is committed.
+func TestReferencePipeline(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	const n = 120
+	w := newRefWorld(t, ctx, 3, n)
+	snk := &sink{next: w.sim.Handler()}
+	srv := httptest.NewServer(snk)
+	defer srv.Close()
+	r := w.reader()
 	first, last, err := runReference(ctx, r, n, &refPoster{url: srv.URL + "/campaigns/trigger/send", key: apiKey, client: http.DefaultClient})
 	if cerr := r.Close(); err == nil {
 		err = cerr
@@ -65,13 +82,13 @@ func TestReferencePipeline(t *testing.T) {
 		t.Errorf("%d requests for %d recipients", req, n)
 	}
 	var users int
-	for _, d := range sim.Stats().Deliveries {
+	for _, d := range w.sim.Stats().Deliveries {
 		users += int(d.Count)
 	}
 	if users != n {
 		t.Errorf("the simulator delivered to %d recipients, want %d", users, n)
 	}
-	if err := e.waitCommitted(ctx, ts, ts.baselineGroup, n, time.Now().Add(20*time.Second)); err != nil {
+	if err := w.e.waitCommitted(ctx, w.ts, w.ts.baselineGroup, n, time.Now().Add(20*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -79,33 +96,41 @@ func TestReferencePipeline(t *testing.T) {
 // TestReferencePipelineFailsOnRejection: a request Braze refuses (a wrong
 // key) ends the run with its error, not a hang.
 func TestReferencePipelineFailsOnRejection(t *testing.T) {
-	k, err := embedded.StartKafka("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer k.Close()
-	sim := brazetest.NewServer(brazetest.Config{
-		Workspaces: []brazetest.Workspace{{Name: "default", APIKeys: []brazetest.APIKey{{Key: apiKey}}, AcceptUnknownIDs: true}},
-	})
-	defer sim.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	e := &env{opts: options{users: 1000}, log: io.Discard, brokers: k.Addrs()}
-	ts := newTopicSet(1)
-	if err := e.createTopics(ctx, ts); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.preload(ctx, ts, 60); err != nil {
-		t.Fatal(err)
-	}
-	r := kafka.NewReader(kafka.ReaderConfig{Brokers: k.Addrs(), GroupID: ts.baselineGroup, Topic: ts.input,
-		MaxWait: 100 * time.Millisecond, StartOffset: kafka.FirstOffset})
+	w := newRefWorld(t, ctx, 1, 60)
+	r := w.reader()
 	defer r.Close()
-	_, _, err = runReference(ctx, r, 60, &refPoster{url: sim.URL + "/campaigns/trigger/send", key: "wrong", client: http.DefaultClient})
+	_, _, err := runReference(ctx, r, 60, &refPoster{url: w.sim.URL + "/campaigns/trigger/send", key: "wrong", client: http.DefaultClient})
+	if err == nil || !strings.Contains(err.Error(), "401") || ctx.Err() != nil {
+		t.Fatalf("runReference = %v (context: %v)", err, ctx.Err())
+	}
+}
+
+// TestReferencePipelineStopped: when the caller's context ends before
+// every event is committed (here Braze never answers), the run fails; it
+// never reports success for what it did not deliver.
+func TestReferencePipelineStopped(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	w := newRefWorld(t, ctx, 1, 60)
+	stuck := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, req *http.Request) {
+		select {
+		case <-stuck:
+		case <-req.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	defer close(stuck)
+	r := w.reader()
+	defer r.Close()
+	short, stop := context.WithTimeout(ctx, 2*time.Second)
+	defer stop()
+	_, _, err := runReference(short, r, 60, &refPoster{url: srv.URL + "/campaigns/trigger/send", key: apiKey, client: http.DefaultClient})
 	if err == nil || ctx.Err() != nil {
 		t.Fatalf("runReference = %v (context: %v)", err, ctx.Err())
 	}
-	t.Log(err)
 }
 
 // TestReportAgainstReference: the report sets each gateway run against the

@@ -46,30 +46,12 @@ func printReport(w io.Writer, machine string, rs []result) string {
 	}
 	if base != nil && base.eventsPerSec() > 0 {
 		fmt.Fprintln(&b, "\nRatios to the kafka-go baseline of this run (gateway / baseline):")
-		fmt.Fprintln(&b)
-		fmt.Fprintln(&b, "| run | throughput | CPU per event | peak RSS |")
-		fmt.Fprintln(&b, "|---|---:|---:|---:|")
-		for _, r := range rs {
-			if !r.isGateway() || r.rate > 0 {
-				continue
-			}
-			fmt.Fprintf(&b, "| %s | %.2f | %.2f | %.2f |\n", r.name, r.eventsPerSec()/base.eventsPerSec(),
-				float64(r.cpuPerEvent())/float64(max(base.cpuPerEvent(), 1)), float64(r.peakRSS)/float64(max(base.peakRSS, 1)))
-		}
+		ratioTable(&b, rs, base)
 	}
 	if ref := referenceOf(rs); ref != nil && ref.eventsPerSec() > 0 {
 		fmt.Fprintf(&b, "\nAgainst the reference pipeline of this run (gateway / reference, %.2f µs per event; the CPU target,\n", micros(ref.cpuPerEvent()))
 		fmt.Fprintln(&b, "10 µs against the reference's 15–20, is 0.50–0.67):")
-		fmt.Fprintln(&b)
-		fmt.Fprintln(&b, "| run | throughput | CPU per event | peak RSS |")
-		fmt.Fprintln(&b, "|---|---:|---:|---:|")
-		for _, r := range rs {
-			if !r.isGateway() || r.rate > 0 {
-				continue
-			}
-			fmt.Fprintf(&b, "| %s | %.2f | %.2f | %.2f |\n", r.name, r.eventsPerSec()/ref.eventsPerSec(),
-				float64(r.cpuPerEvent())/float64(max(ref.cpuPerEvent(), 1)), float64(r.peakRSS)/float64(max(ref.peakRSS, 1)))
-		}
+		ratioTable(&b, rs, ref)
 	}
 	s := b.String()
 	fmt.Fprint(w, s)
@@ -81,6 +63,21 @@ func micros(d time.Duration) float64 { return float64(d) / float64(time.Microsec
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond)) }
 
 func mb(n int64) string { return fmt.Sprintf("%.0f MB", float64(n)/(1<<20)) }
+
+// ratioTable writes the throughput, CPU per event and peak RSS of each
+// gateway backlog run of rs as ratios to those of against.
+func ratioTable(b *strings.Builder, rs []result, against *result) {
+	fmt.Fprintln(b)
+	fmt.Fprintln(b, "| run | throughput | CPU per event | peak RSS |")
+	fmt.Fprintln(b, "|---|---:|---:|---:|")
+	for _, r := range rs {
+		if !r.isGateway() || r.rate > 0 {
+			continue
+		}
+		fmt.Fprintf(b, "| %s | %.2f | %.2f | %.2f |\n", r.name, r.eventsPerSec()/against.eventsPerSec(),
+			float64(r.cpuPerEvent())/float64(max(against.cpuPerEvent(), 1)), float64(r.peakRSS)/float64(max(against.peakRSS, 1)))
+	}
+}
 
 // referenceOf returns the reference pipeline's run of rs, if it ran; when
 // it ran more than once (-scenario reference,backlog,reference brackets
