@@ -37,19 +37,7 @@ func consumeCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "consume: -brokers, -topic, -group and -n are required")
 		return 2
 	}
-	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers:           strings.Split(*brokers, ","),
-		GroupID:           *group,
-		Topic:             *topic,
-		MinBytes:          1,
-		MaxBytes:          16 << 20,
-		MaxWait:           250 * time.Millisecond,
-		CommitInterval:    500 * time.Millisecond,
-		StartOffset:       kafka.FirstOffset,
-		HeartbeatInterval: 500 * time.Millisecond,
-		SessionTimeout:    6 * time.Second,
-		RebalanceTimeout:  6 * time.Second,
-	})
+	r := newChildReader(*brokers, *topic, *group)
 	ctx := context.Background()
 	var first, last time.Time
 	for i := 0; i < *n; i++ {
@@ -73,4 +61,23 @@ func consumeCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "first=%d last=%d\n", first.UnixNano(), last.UnixNano())
 	return 0
+}
+
+// newChildReader is the kafka-go consumer-group reader of the baseline and
+// the reference pipeline: up to 16 MB per fetch, commits sent every 500 ms,
+// from the first offset.
+func newChildReader(brokers, topic, group string) *kafka.Reader {
+	return kafka.NewReader(kafka.ReaderConfig{
+		Brokers:           strings.Split(brokers, ","),
+		GroupID:           group,
+		Topic:             topic,
+		MinBytes:          1,
+		MaxBytes:          16 << 20,
+		MaxWait:           250 * time.Millisecond,
+		CommitInterval:    500 * time.Millisecond,
+		StartOffset:       kafka.FirstOffset,
+		HeartbeatInterval: 500 * time.Millisecond,
+		SessionTimeout:    6 * time.Second,
+		RebalanceTimeout:  6 * time.Second,
+	})
 }

@@ -25,7 +25,7 @@ import (
 // once their request succeeded. It validates nothing, keeps no per-key
 // order, budgets, retries, dead letters or results: it is what the
 // gateway must beat while doing all of that. It consumes n events, then
-// prints the times of the first fetch and of the last answer as
+// prints the times of the first fetch and of the last commit as
 // "first=<unix ns> last=<unix ns>".
 func referenceCmd(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("reference", flag.ContinueOnError)
@@ -43,19 +43,7 @@ func referenceCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "reference: -brokers, -topic, -group, -n, -url and -key are required")
 		return 2
 	}
-	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers:           strings.Split(*brokers, ","),
-		GroupID:           *group,
-		Topic:             *topic,
-		MinBytes:          1,
-		MaxBytes:          16 << 20,
-		MaxWait:           250 * time.Millisecond,
-		CommitInterval:    500 * time.Millisecond,
-		StartOffset:       kafka.FirstOffset,
-		HeartbeatInterval: 500 * time.Millisecond,
-		SessionTimeout:    6 * time.Second,
-		RebalanceTimeout:  6 * time.Second,
-	})
+	r := newChildReader(*brokers, *topic, *group)
 	first, last, err := runReference(context.Background(), r, *n, &refPoster{
 		url: strings.TrimSuffix(*url, "/") + "/campaigns/trigger/send", key: *key,
 		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: refInFlight}, Timeout: 30 * time.Second},
