@@ -24,23 +24,19 @@ func rusageCPU(ru *syscallRusage) time.Duration {
 // 500 ms, as the gateway does), then closes and prints the times of the
 // first and last fetch as "first=<unix ns> last=<unix ns>".
 func consumeCmd(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("consume", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	brokers := fs.String("brokers", "", "comma-separated brokers")
-	topic := fs.String("topic", "", "topic")
-	group := fs.String("group", "", "consumer group")
-	n := fs.Int("n", 0, "records to consume")
+	var a childArgs
+	fs := a.flags("consume", stderr)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if *brokers == "" || *topic == "" || *group == "" || *n < 1 {
+	if !a.valid() {
 		fmt.Fprintln(stderr, "consume: -brokers, -topic, -group and -n are required")
 		return 2
 	}
-	r := newChildReader(*brokers, *topic, *group)
+	r := newChildReader(a.brokers, a.topic, a.group)
 	ctx := context.Background()
 	var first, last time.Time
-	for i := 0; i < *n; i++ {
+	for i := 0; i < a.n; i++ {
 		m, err := r.FetchMessage(ctx)
 		if err != nil {
 			fmt.Fprintf(stderr, "consume: %v\n", err)
@@ -62,6 +58,26 @@ func consumeCmd(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "first=%d last=%d\n", first.UnixNano(), last.UnixNano())
 	return 0
 }
+
+// childArgs are the flags of both child modes (consume, reference).
+type childArgs struct {
+	brokers, topic, group string
+	n                     int
+}
+
+// flags returns the flag set of a child mode, writing into a.
+func (a *childArgs) flags(mode string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(mode, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&a.brokers, "brokers", "", "comma-separated brokers")
+	fs.StringVar(&a.topic, "topic", "", "topic")
+	fs.StringVar(&a.group, "group", "", "consumer group")
+	fs.IntVar(&a.n, "n", 0, "records to consume")
+	return fs
+}
+
+// valid reports whether every flag of a was given.
+func (a *childArgs) valid() bool { return a.brokers != "" && a.topic != "" && a.group != "" && a.n > 0 }
 
 // newChildReader is the kafka-go consumer-group reader of the baseline and
 // the reference pipeline: up to 16 MB per fetch, commits sent every 500 ms,

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -28,23 +27,19 @@ import (
 // prints the times of the first fetch and of the last commit as
 // "first=<unix ns> last=<unix ns>".
 func referenceCmd(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("reference", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	brokers := fs.String("brokers", "", "comma-separated brokers")
-	topic := fs.String("topic", "", "topic")
-	group := fs.String("group", "", "consumer group")
-	n := fs.Int("n", 0, "events to consume")
+	var a childArgs
+	fs := a.flags("reference", stderr)
 	url := fs.String("url", "", "Braze REST endpoint (the simulator)")
 	key := fs.String("key", "", "API key")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if *brokers == "" || *topic == "" || *group == "" || *n < 1 || *url == "" || *key == "" {
+	if !a.valid() || *url == "" || *key == "" {
 		fmt.Fprintln(stderr, "reference: -brokers, -topic, -group, -n, -url and -key are required")
 		return 2
 	}
-	r := newChildReader(*brokers, *topic, *group)
-	first, last, err := runReference(context.Background(), r, *n, &refPoster{
+	r := newChildReader(a.brokers, a.topic, a.group)
+	first, last, err := runReference(context.Background(), r, a.n, &refPoster{
 		url: strings.TrimSuffix(*url, "/") + "/campaigns/trigger/send", key: *key,
 		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: refInFlight}, Timeout: 30 * time.Second},
 	})
