@@ -51,9 +51,11 @@ type Message struct {
 
 // Decode decodes the record as a messaging event after all when it was
 // read as a Raw topic's record (neither Event nor Err is set), setting
-// Event or Err. A handler calls it for a record of a topic that is no
-// longer Raw: a routes reload stopped listening to the topic after the
-// record was read.
+// Event or Err. A record of a topic that a routes reload stopped listening
+// to after the record was read is decoded when its partition accepts it
+// (with its schedule-key ordering key); a handler calls Decode for one
+// whose reload came between acceptance and handling, which then has no
+// schedule-key ordering key.
 func (m *Message) Decode() {
 	if m.Event != nil || m.Err != nil {
 		return

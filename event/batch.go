@@ -112,7 +112,7 @@ func (b *Batch) init(ev *Event, sp split) bool {
 				return false
 			}
 			seen[f] = true
-			if !b.addRecipients(string(m.raw[1:len(m.raw)-1]), m.value, sp) {
+			if !b.addRecipients(f == 1, m.value, sp) {
 				return false
 			}
 			continue
@@ -154,9 +154,10 @@ func (b *Batch) recipientField(raw []byte) int {
 }
 
 // addRecipients appends the recipients of one recipient field (raw, its
-// array) to b.Recipients. sp is the split of the request, whose recipient
-// objects serve when raw is the array they were split from.
-func (b *Batch) addRecipients(field string, raw []byte, sp split) bool {
+// array; user_aliases when aliases is set, under UserIDs targeting) to
+// b.Recipients. sp is the split of the request, whose recipient objects
+// serve when raw is the array they were split from.
+func (b *Batch) addRecipients(aliases bool, raw []byte, sp split) bool {
 	if string(raw) == "null" {
 		return true
 	}
@@ -164,7 +165,7 @@ func (b *Batch) addRecipients(field string, raw []byte, sp split) bool {
 		b.Recipients = b.recipientBuf[:0]
 	}
 	ok := true
-	if b.targeting == RecipientObjects && len(raw) > 0 && len(sp.recipients) == len(raw) && &sp.recipients[0] == &raw[0] {
+	if b.targeting == RecipientObjects && len(raw) > 0 && jsonbytes.Same(sp.recipients, raw) {
 		// Split by the decoding scan.
 		for _, o := range sp.objects {
 			r, ok := recipientObject(sp.rmembers[o.from:o.to])
@@ -198,7 +199,7 @@ func (b *Batch) addRecipients(field string, raw []byte, sp split) bool {
 	err := eachElement(raw, func(e []byte) bool {
 		var r Recipient
 		switch {
-		case field == "external_user_ids":
+		case !aliases:
 			var id string
 			switch {
 			case len(e) < 3 || e[0] != '"':

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/brazegw/gateway/internal/jsonbytes"
 	"github.com/brazegw/gateway/internal/rfc3339"
 )
 
@@ -118,8 +119,9 @@ func DecodeInto(ev *Event, rec *Record, lim Limits) error {
 		ev.Size += len(h.Key) + len(h.Value)
 	}
 	var err error
-	depth := -1 // the nesting depth of data, when the validating scan found it
-	// data's members, when the validating scan split them on its way
+	depth := -1 // the nesting depth of data, when the envelope scan found it
+	// data's members and recipient objects, when the envelope scan (which
+	// validates unless lim.Trusted) split them on its way
 	var spBuf, rmBuf [16]member
 	var objBuf [4]splitObject
 	sp := split{members: spBuf[:0], rmembers: rmBuf[:0], objects: objBuf[:0]}
@@ -152,7 +154,7 @@ func DecodeInto(ev *Event, rec *Record, lim Limits) error {
 	if depth > maxDepth || depth < 0 && depthOver(ev.Data, maxDepth) {
 		return Errorf(ReasonTooLarge, "data nests objects and arrays more than %d levels deep", maxDepth)
 	}
-	if sp.value == nil || len(sp.value) != len(ev.Data) || &sp.value[0] != &ev.Data[0] {
+	if sp.value == nil || !jsonbytes.Same(sp.value, ev.Data) {
 		sp = split{} // data was not split (binary mode, or the scanner left it)
 	}
 	if spec.Batchable && ev.batch.init(ev, sp) {
@@ -391,28 +393,6 @@ func truncate(s string, n int) string {
 
 // depthOver reports whether the valid JSON b nests deeper than max.
 func depthOver(b []byte, max int) bool {
-	depth, inString := 0, false
-	for i := 0; i < len(b); i++ {
-		c := b[i]
-		if inString {
-			switch c {
-			case '\\':
-				i++
-			case '"':
-				inString = false
-			}
-			continue
-		}
-		switch c {
-		case '"':
-			inString = true
-		case '{', '[':
-			if depth++; depth > max {
-				return true
-			}
-		case '}', ']':
-			depth--
-		}
-	}
-	return false
+	_, depth, ok := jsonbytes.SkipValueDepth(b, jsonbytes.SkipSpace(b, 0))
+	return ok && depth > max
 }

@@ -285,7 +285,9 @@ func unquoteCheck(raw []byte) (bool, error) {
 // pass. It is strict where encoding/json is strict (strings, escapes,
 // numbers, literals, nesting) and accepts what it accepts (invalid UTF-8
 // inside strings); when it rejects a value, callers ask encoding/json,
-// which also words the error, so decisions never differ.
+// which also words the error, so decisions never differ. Given trusted
+// (Limits.Trusted), the same functions skip values instead of validating
+// them, and still split and measure depth.
 
 // maxScanDepth is the deepest nesting the validating scanner follows;
 // deeper values are left to encoding/json.

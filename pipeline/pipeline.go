@@ -201,7 +201,8 @@ func (p *Pipeline) Handle(ctx context.Context, m *consumer.Message) error {
 		}
 	}
 	// A record read while routes listened to its topic, which a reload
-	// has stopped since, was not decoded: it is a Braze event after all.
+	// has stopped since between its acceptance and now, was not decoded:
+	// it is a Braze event after all (see consumer.Message.Decode).
 	m.Decode()
 	return p.handle(ctx, &item{p: p, Record: &m.Record, Event: m.Event, Err: m.Err, Lane: int32(m.Lane), msg: m})
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/google/cel-go/common/types/traits"
 
 	"github.com/brazegw/gateway/event"
+	"github.com/brazegw/gateway/internal/rfc3339"
 )
 
 // OriginHeader is added to the dead-lettered copy of a plain JSON product
@@ -289,7 +290,7 @@ func (p *program) deadline(in *input) (time.Time, error) {
 	case types.Timestamp:
 		return x.Time, nil
 	case types.String:
-		t, err := time.Parse(time.RFC3339Nano, string(x))
+		t, _, err := rfc3339.Parse(string(x))
 		if err != nil {
 			return time.Time{}, fmt.Errorf("%s: %q is not an RFC 3339 time", p.field, clip(string(x), 40))
 		}

@@ -117,23 +117,36 @@ func Check(ctx context.Context, brokers []string, tr *kafka.Transport, specs []S
 // Create creates the topics of specs that do not exist yet, and returns
 // once Check sees them with their settings (on a cluster, a new topic
 // reaches the other brokers' metadata a moment after the controller
-// answers), or when createVisible has passed.
+// answers). If they do not show within createVisible, or ctx ends first,
+// it says what Check last saw.
 func Create(ctx context.Context, brokers []string, tr *kafka.Transport, specs []Spec) error {
+	return createWithin(ctx, brokers, tr, specs, createVisible)
+}
+
+// createWithin is Create waiting up to wait for the topics to show.
+func createWithin(ctx context.Context, brokers []string, tr *kafka.Transport, specs []Spec, wait time.Duration) error {
 	if err := create(ctx, brokers, tr, specs); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, createVisible)
-	defer cancel()
+	deadline := time.Now().Add(wait)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
 	for {
 		problems, err := Check(ctx, brokers, tr, specs)
-		if err == nil && len(problems) == 0 {
+		switch {
+		case err != nil:
+		case len(problems) > 0:
+			err = errors.New(problems[0].String())
+		default:
 			return nil
+		}
+		if !time.Now().Before(deadline) {
+			return fmt.Errorf("topics: created, but not visible as created after %v: %w", wait, err)
 		}
 		select {
 		case <-ctx.Done():
-			// The caller's own Check says what is still wrong.
-			return nil
-		case <-time.After(100 * time.Millisecond):
+			return fmt.Errorf("topics: created, but not yet visible as created: %w", err)
+		case <-tick.C:
 		}
 	}
 }

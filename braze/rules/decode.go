@@ -71,7 +71,7 @@ func (r *request) setBuf(rs []recipient) {
 // recipients returns the list decoded from Recipients with the request,
 // if there is one.
 func (r *request) recipients() ([]recipient, bool) {
-	if !r.list || len(r.listed) == 0 || len(r.listed) != len(r.Recipients) || &r.listed[0] != &r.Recipients[0] {
+	if !r.list || len(r.listed) == 0 || !jsonbytes.Same(r.listed, r.Recipients) {
 		return nil, false
 	}
 	return r.buf, true

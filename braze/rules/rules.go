@@ -132,9 +132,7 @@ func check(path string, body []byte, opts *Options) *Violation {
 	}
 	req := getRequest()
 	defer putRequest(req)
-	if listsRecipients(ep) {
-		req.list = true
-	}
+	req.list = listsRecipients(ep)
 	if v := decodeRequest(body, req, opts.ValidJSON); v != nil {
 		return v
 	}

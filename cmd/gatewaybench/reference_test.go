@@ -45,12 +45,9 @@ func newRefWorld(t *testing.T, ctx context.Context, partitions, n int) *refWorld
 	return w
 }
 
+// reader is the reader the reference pipeline runs with in the bench.
 func (w *refWorld) reader() *kafka.Reader {
-	return kafka.NewReader(kafka.ReaderConfig{
-		Brokers: w.k.Addrs(), GroupID: w.ts.baselineGroup, Topic: w.ts.input,
-		MaxWait: 100 * time.Millisecond, CommitInterval: 100 * time.Millisecond, StartOffset: kafka.FirstOffset,
-		HeartbeatInterval: 500 * time.Millisecond, SessionTimeout: 6 * time.Second, RebalanceTimeout: 6 * time.Second,
-	})
+	return newChildReader(strings.Join(w.k.Addrs(), ","), w.ts.input, w.ts.baselineGroup)
 }
 
 // TestReferencePipeline runs the reference pipeline over 120 backlog events

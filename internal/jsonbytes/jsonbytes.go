@@ -121,6 +121,13 @@ func IsHex(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
 
+// Same reports whether a and b are the same bytes of memory (one start,
+// one length), not merely equal ones: whether a part split from a value
+// is the part in hand.
+func Same(a, b []byte) bool {
+	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
+}
+
 // SkipSpace returns the index of the first byte of b at or after i that is
 // not JSON white space.
 func SkipSpace(b []byte, i int) int {

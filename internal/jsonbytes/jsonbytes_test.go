@@ -219,3 +219,23 @@ func TestSkipValueDepth(t *testing.T) {
 		}
 	}
 }
+
+func TestSame(t *testing.T) {
+	b := []byte(`{"a":[1,2]}`)
+	other := []byte(`{"a":[1,2]}`)
+	for _, tc := range []struct {
+		a, b []byte
+		want bool
+	}{
+		{b, b, true},
+		{b[5:10], b[5:10], true},
+		{b, other, false},        // equal bytes elsewhere
+		{b[5:10], b[5:9], false}, // same start, another length
+		{b[5:10], b[6:11], false},
+		{nil, b[:0], true},
+	} {
+		if got := Same(tc.a, tc.b); got != tc.want {
+			t.Errorf("Same(%q, %q) = %v, want %v", tc.a, tc.b, got, tc.want)
+		}
+	}
+}
