@@ -65,8 +65,9 @@ type Event struct {
 	Spec *Spec
 	// Mode is the binding mode the record used.
 	Mode Mode
-	// DataValid says decoding validated Data as JSON: always, except for
-	// a Trusted decode (see Limits.Trusted), which only split it.
+	// DataValid says Data is known to be valid JSON: decoding validated
+	// it (always, except for a Trusted decode, see Limits.Trusted, which
+	// only splits it), or the gateway wrote it (Assemble).
 	DataValid bool
 	// Size is the record's size in bytes (key, value and headers).
 	Size int
@@ -140,6 +141,13 @@ func DecodeInto(ev *Event, rec *Record, lim Limits) error {
 		return Errorf(ReasonUnknownType, "type %q is not a known event type", truncate(ev.Type, 100))
 	}
 	ev.Spec = spec
+	return ev.check(sp, depth, lim)
+}
+
+// check applies the limits on a decoded event's size and data depth (depth
+// -1 when the scan that split data did not measure it) and makes its
+// batching view; sp is data as that scan split it, if it did.
+func (ev *Event) check(sp split, depth int, lim Limits) error {
 	max := lim.MaxRecordBytes
 	if max <= 0 {
 		max = 1 << 20
@@ -157,7 +165,7 @@ func DecodeInto(ev *Event, rec *Record, lim Limits) error {
 	if sp.value == nil || !jsonbytes.Same(sp.value, ev.Data) {
 		sp = split{} // data was not split (binary mode, or the scanner left it)
 	}
-	if spec.Batchable && ev.batch.init(ev, sp) {
+	if ev.Spec.Batchable && ev.batch.init(ev, sp) {
 		ev.Batch = &ev.batch
 	}
 	return nil

@@ -2,7 +2,10 @@ package routes
 
 import (
 	"encoding/json"
+	"reflect"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/brazegw/gateway/event"
 )
@@ -87,6 +90,66 @@ func TestDerivedIdentityAcrossEvents(t *testing.T) {
 		}
 		if op.Event == nil || op.Event.ID != op.ID {
 			t.Errorf("%d: decoded %+v", i, op.Event)
+		}
+	}
+}
+
+// TestAssembledEventIsTheDecodedOne holds the events RouteInto assembles
+// from what derive knows to what decoding their records gives, over
+// attributes of every origin: times canonical or not and from every
+// format, strings copied as read, escaped, or not UTF-8, deadlines as
+// strings and timestamps, and records over the limits.
+func TestAssembledEventIsTheDecodedOne(t *testing.T) {
+	tab := mustParse(t, `routes:
+  - name: r
+    topics: [in]
+    emit:
+      - type: braze.campaigns.trigger.send
+        workspace: data.?ws.orValue("")
+        partition_key: data.?pk.orValue(null)
+        deliver_by: data.?by.orValue(null)
+        body:
+          campaign_id: '"c"'
+          recipients:
+            - external_user_id: data.user
+              trigger_properties: {all: data}
+      - type: braze.messages.schedule.create
+        name: sched
+        schedule_key: 'data.user + "/" + type'
+        deliver_by: 'has(data.by) ? timestamp("2030-01-02T03:04:05.123456789+02:00") : null'
+        body: {broadcast: true, schedule: {time: '"2030-01-01T00:00:00Z"'}, messages: {}}
+`)
+	ce := func(attrs, data string) *event.Record {
+		return &event.Record{Topic: "in", Partition: 1, Offset: 5, Key: []byte("k"),
+			Value: []byte(`{"specversion":"1.0","id":"i","source":"/s","type":"t"` + attrs + `,"data":` + data + `}`)}
+	}
+	recs := []*event.Record{
+		ce(`,"time":"2025-03-04T10:15:00Z"`, `{"user":"u1","pk":"p1","ws":"eu"}`),
+		ce(`,"time":"2025-03-04T10:15:00.50+01:00"`, `{"user":"u2","pk":"p\"q\u00e9","by":"2031-01-01T00:00:00+05:00"}`),
+		ce(`,"time":"2025-03-04T10:15:00.000-00:00"`, `{"user":"u3","pk":"bad`+"\xff"+`","ws":"w\u2028"}`),
+		ce(``, `{"user":"\u00e9\ud83d\ude00","pk":"","ws":null,"by":null}`),
+		ce(`,"source":"/bad`+"\xff"+`"`, `{"user":"u4"}`),
+		ce(``, `{"user":"u5","deep":[[[[[[[[[[1]]]]]]]]]]}`),
+		ce(``, `{"user":"u6","big":"`+strings.Repeat("x", 600)+`"}`),
+		{Topic: "in", Partition: 3, Offset: 9, Time: time.Unix(1700000000, 123).Local(), Value: []byte(`{"user":"plain","pk":"p"}`)},
+		{Topic: "in", Value: []byte(`{"user":"bin"}`), Headers: []event.Header{{Key: "ce_specversion", Value: []byte("1.0")},
+			{Key: "ce_id", Value: []byte("b1")}, {Key: "ce_source", Value: []byte("/b")}, {Key: "ce_type", Value: []byte("t")},
+			{Key: "ce_time", Value: []byte("2025-03-04T10:15:00.123+00:00")}}},
+	}
+	for _, lim := range []event.Limits{{}, {MaxDepth: 8}, {MaxRecordBytes: 700}} {
+		for i, rec := range recs {
+			res := tab.Route(rec, lim)
+			if res.Err != nil || len(res.Failures) > 0 || len(res.Ops) == 0 {
+				t.Fatalf("%d: %+v", i, res)
+			}
+			for _, op := range res.Ops {
+				// Assembled, or decoded as trusted when a string is not
+				// UTF-8 (which the record then reads otherwise).
+				want, err := event.Decode(&op.Record, event.Limits{MaxDepth: lim.MaxDepth, MaxRecordBytes: lim.MaxRecordBytes, Trusted: op.readBack})
+				if (err == nil) != (op.Err == nil) || err != nil && err.Error() != op.Err.Error() || !reflect.DeepEqual(want, op.Event) {
+					t.Fatalf("%d (%+v): %s\nassembled %+v, %v\n  decoded %+v, %v", i, lim, op.Record.Value, op.Event, op.Err, want, err)
+				}
+			}
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 	"unsafe"
 
 	"github.com/google/cel-go/common/types"
@@ -40,21 +41,29 @@ func (t *Table) Route(rec *event.Record, lim event.Limits) *Result {
 // fails.
 func (t *Table) RouteInto(rec *event.Record, lim event.Limits, room *event.Event) *Result {
 	res := t.derive(rec)
-	lim.Trusted = true // derive writes valid JSON (FuzzRoute checks it)
 	for i := range res.Ops {
 		op := &res.Ops[i]
 		ev := room
 		if i > 0 || ev == nil {
 			ev = new(event.Event)
 		}
-		if op.Err = event.DecodeInto(ev, &op.Record, lim); op.Err == nil {
+		// The derived record is seldom read back: derive knows its
+		// attributes and wrote valid JSON (FuzzRoute checks both).
+		if op.readBack {
+			lim.Trusted = true
+			op.Err = event.DecodeInto(ev, &op.Record, lim)
+		} else {
+			op.Err = event.Assemble(ev, &op.Record, op.attrs, op.Body, lim)
+		}
+		if op.Err == nil {
 			op.Event = ev
 		}
 	}
 	return res
 }
 
-// derive routes rec up to the derived records, which it does not decode.
+// derive routes rec up to the derived records and their attributes, from
+// which RouteInto assembles the events.
 func (t *Table) derive(rec *event.Record) *Result {
 	buf := &resultBuf{Result: Result{Version: t.Version}}
 	res := &buf.Result
@@ -240,10 +249,24 @@ func (p *program) eval(in *input) (ref.Val, error) {
 // string is a member of the event that is written as JSON as it was read.
 type jsonString struct {
 	s   string
-	raw []byte // the JSON string, quotes included
+	raw []byte // the JSON string, quotes included; plain text (no escapes)
+	// at is where appendStringField wrote raw in the derived event.
+	at int
 }
 
 func (j jsonString) empty() bool { return j.raw == nil && j.s == "" }
+
+// utf8 reports whether the string is valid UTF-8, which JSON writes as it is.
+func (j *jsonString) utf8() bool { return j.raw != nil || utf8.ValidString(j.s) }
+
+// in returns the string; when it was copied as read, it is cut from the
+// derived event v (written by appendEvent, unchanged since).
+func (j *jsonString) in(v []byte) string {
+	if j.raw == nil {
+		return j.s
+	}
+	return unsafe.String(&v[j.at+1], len(j.raw)-2) // raw is plain text, and not ""
+}
 
 func (j jsonString) appendTo(dst []byte) []byte {
 	if j.raw != nil {
@@ -352,6 +375,22 @@ func (op *operation) derive(d *Op, in *input, r *route, identity []byte) (made b
 		d.Source = in.lastSource // a topic's events mostly share their source
 	}
 	d.Body = value[bodyAt : n-1 : n-1]
+	d.attrs = event.Attributes{ID: d.ID, Source: d.Source, Spec: op.spec,
+		Workspace:    f.workspace.in(value),
+		PartitionKey: f.partitionKey.in(value),
+		ScheduleKey:  f.scheduleKey.in(value)}
+	if !in.time.IsZero() {
+		d.attrs.Time = in.time // as the event's time attribute reads
+		if in.timeText == nil {
+			d.attrs.Time = in.time.UTC() // as appendTime wrote it
+		}
+	}
+	if !f.deadline.IsZero() {
+		d.attrs.Deadline = f.deadline.UTC()
+	}
+	// JSON writes a string that is not UTF-8 with U+FFFD in place of its
+	// bad bytes: the record then says otherwise than the attributes.
+	d.readBack = !utf8.ValidString(d.Source) || !f.workspace.utf8() || !f.partitionKey.utf8() || !f.scheduleKey.utf8()
 	rec := in.rec
 	d.Record = event.Record{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset, Key: rec.Key, Value: value, Time: rec.Time}
 	return true, nil
@@ -394,9 +433,9 @@ func (op *operation) appendEvent(v []byte, in *input, r *route, identity []byte,
 		}
 		v = append(v, '"')
 	}
-	v = appendStringField(v, `,"brazeworkspace":`, f.workspace)
-	v = appendStringField(v, `,"partitionkey":`, f.partitionKey)
-	v = appendStringField(v, `,"brazeschedulekey":`, f.scheduleKey)
+	v = appendStringField(v, `,"brazeworkspace":`, &f.workspace)
+	v = appendStringField(v, `,"partitionkey":`, &f.partitionKey)
+	v = appendStringField(v, `,"brazeschedulekey":`, &f.scheduleKey)
 	if !f.deadline.IsZero() {
 		v = append(v, `,"brazedeadline":"`...)
 		v = appendTime(v, f.deadline)
@@ -411,12 +450,13 @@ func (op *operation) appendEvent(v []byte, in *input, r *route, identity []byte,
 }
 
 // appendStringField appends the member name (`,"name":`) and s, unless s
-// is empty.
-func appendStringField(v []byte, name string, s jsonString) []byte {
+// is empty, and notes where s was written.
+func appendStringField(v []byte, name string, s *jsonString) []byte {
 	if s.empty() {
 		return v
 	}
 	v = append(v, name...)
+	s.at = len(v)
 	return s.appendTo(v)
 }
 

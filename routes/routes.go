@@ -164,11 +164,16 @@ type Op struct {
 	// Record is the derived structured-mode CloudEvent, carrying the
 	// product record's topic, partition, offset and key.
 	Record event.Record
-	// Event is Record decoded by event.Decode; nil when Err is set.
+	// Event is Record as event.Decode reads it; nil when Err is set.
 	Event *event.Event
 	// Err is why the derived event is not a valid messaging event (an
 	// *event.Error, e.g. too_large).
 	Err error
+
+	attrs event.Attributes // Record's, from which Event is assembled
+	// readBack says Record reads back otherwise than attrs (see derive):
+	// Event is then decoded from Record.
+	readBack bool
 }
 
 // Failure is a route whose expressions failed on an event.
