@@ -197,7 +197,9 @@ func (p *Pipeline) Handle(ctx context.Context, m *consumer.Message) error {
 		// The router writes the room only when it routes the record, so
 		// the Decode below never overwrites a derived event.
 		if res, ok := p.router.Route(&m.Record, m.Room()); ok {
-			return p.handleRouted(ctx, &m.Record, m.Lane, m, res)
+			err := p.handleRouted(ctx, &m.Record, m.Lane, m, res)
+			res.Release() // the items took what they need
+			return err
 		}
 	}
 	// A record read while routes listened to its topic, which a reload

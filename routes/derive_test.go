@@ -3,6 +3,7 @@ package routes
 import (
 	"encoding/json"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -150,6 +151,53 @@ func TestAssembledEventIsTheDecodedOne(t *testing.T) {
 					t.Fatalf("%d (%+v): %s\nassembled %+v, %v\n  decoded %+v, %v", i, lim, op.Record.Value, op.Event, op.Err, want, err)
 				}
 			}
+		}
+	}
+}
+
+// TestReleaseKeepsWhatTheResultPointsTo releases results and routes other
+// events into their storage: what the released results pointed to (the
+// derived events, records, bodies and strings) is unchanged, and
+// releasing twice, or a copy, is harmless.
+func TestReleaseKeepsWhatTheResultPointsTo(t *testing.T) {
+	tab, err := Parse("bench.yaml", []byte(benchRoutes))
+	if err != nil {
+		t.Fatal(err)
+	}
+	type kept struct {
+		ev           *event.Event
+		data, value  string
+		id, key, src string
+	}
+	var all []kept
+	reused := false
+	var last *Result
+	for i := range 50 {
+		v := strings.Replace(benchEvent, "cust-2001", "cust-"+strconv.Itoa(i), -1)
+		res := tab.Route(&event.Record{Topic: "commerce.orders", Value: []byte(v)}, event.Limits{})
+		reused = reused || res == last
+		if len(res.Ops) != 1 || res.Ops[0].Err != nil || len(res.Matched) != 1 {
+			t.Fatalf("%d: %+v", i, res)
+		}
+		op := res.Ops[0]
+		all = append(all, kept{op.Event, string(op.Event.Data), string(op.Record.Value), op.ID, op.Event.PartitionKey, op.Source})
+		cp := *res
+		cp.Release() // a copy: not the pooled storage
+		if res.Version == "" {
+			t.Fatal("releasing a copy released the result")
+		}
+		res.Release()
+		res.Release()
+		last = res
+	}
+	if !reused {
+		t.Error("no result's storage was used again")
+	}
+	for i, k := range all {
+		want := "cust-" + strconv.Itoa(i)
+		if string(k.ev.Data) != k.data || k.ev.PartitionKey != want || k.key != want || k.ev.ID != k.id || k.ev.Source != k.src ||
+			!strings.Contains(k.value, `"partitionkey":"`+want+`"`) || k.ev.Batch == nil || k.ev.Batch.Recipients[0].Key != want {
+			t.Fatalf("%d: after release %+v (data %s), kept %+v", i, k.ev, k.ev.Data, k)
 		}
 	}
 }

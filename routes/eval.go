@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 	"unsafe"
@@ -65,7 +66,11 @@ func (t *Table) RouteInto(rec *event.Record, lim event.Limits, room *event.Event
 // derive routes rec up to the derived records and their attributes, from
 // which RouteInto assembles the events.
 func (t *Table) derive(rec *event.Record) *Result {
-	buf := &resultBuf{Result: Result{Version: t.Version}}
+	buf, _ := results.Get().(*resultBuf)
+	if buf == nil {
+		buf = new(resultBuf)
+	}
+	buf.Result = Result{Version: t.Version, buf: buf}
 	res := &buf.Result
 	in, _ := t.inputs.Get().(*input)
 	if in == nil {
@@ -135,11 +140,28 @@ func nextOp(ops *[]Op) *Op {
 }
 
 // resultBuf is a Result with room for the names and operations of a
-// typical event, so that routing it allocates them at once.
+// typical event, so that routing it allocates them at once, and seldom:
+// Release recycles it.
 type resultBuf struct {
 	Result
 	matched [2]string
 	ops     [1]Op
+}
+
+// results recycles the storage of Results (see Result.Release).
+var results sync.Pool
+
+// Release gives the result's storage back for the routing of another
+// event. r, and the slices it holds (Matched, Ops, Failures), must not be
+// used afterwards; what they point to stays valid: the derived events,
+// their records and bodies, and the strings. Releasing is optional.
+func (r *Result) Release() {
+	b := r.buf
+	if b == nil || &b.Result != r {
+		return // not from the pool, or released already
+	}
+	*b = resultBuf{}
+	results.Put(b)
 }
 
 func (r *route) failure(op *operation, err error) Failure {

@@ -143,6 +143,8 @@ type Result struct {
 	// Failures are the routes whose expressions failed on this event; such
 	// a route produces no operation.
 	Failures []Failure
+
+	buf *resultBuf // the storage r is part of; nil once released
 }
 
 // Op is one Braze operation derived from a product event.
