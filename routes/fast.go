@@ -474,12 +474,34 @@ func appendRaw(dst, raw []byte) ([]byte, bool) {
 	case 'n':
 		return dst, false
 	}
+	if shortInteger(raw) {
+		return append(dst, raw...), true // what appendFloat writes for it
+	}
 	f, err := strconv.ParseFloat(string(raw), 64)
 	if err != nil {
 		return dst, false
 	}
 	out, err := appendFloat(dst, f)
 	return out, err == nil
+}
+
+// shortInteger reports whether the JSON number raw is an integer of at
+// most 15 digits: exact as a double, which appendFloat writes back with
+// the same digits.
+func shortInteger(raw []byte) bool {
+	digits := raw
+	if digits[0] == '-' {
+		digits = digits[1:]
+	}
+	if len(digits) > 15 {
+		return false
+	}
+	for _, c := range digits {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // appendMember is appendRaw for the value of a member, which it need not

@@ -55,6 +55,7 @@ var fastData = []string{
 	`{"a":1,"n":"1","flag":"true","b":{"c":1.0},"region":1,"user":{"id":7}}`,
 	`{"a":1e400,"n":-0,"b":{"c":1e2}}`,
 	`{"n":1.0,"a":"1"}`,
+	`{"n":123456789012345,"a":-999999999999999,"b":{"c":1234567890123456},"user":{"id":9007199254740993}}`,
 	`{"b":{"c":{"d":{"e":1}},"x":1},"user":{"x":{"y":{"z":1}}}}`,
 	`{"a":["x"],"b":[{"c":1}],"user":[1,2],"flag":[true],"n":[]}`,
 	`{"a":"\u0078","b":{"c":"a\"b","d":"\ud83d\ude00"},"user":{"id":"\/u"}}`,
@@ -504,5 +505,32 @@ func TestObjects(t *testing.T) {
 		`"tenant":"acme","nested":"v","typ":true}`
 	if got := string(res.Ops[0].Body); got != want {
 		t.Errorf("body\n got %s\nwant %s", got, want)
+	}
+}
+
+// TestShortIntegerIsWrittenBack holds the integers appendRaw copies as
+// read to what appendFloat writes for them.
+func TestShortIntegerIsWrittenBack(t *testing.T) {
+	nums := []string{"0", "-0", "1", "-1", "42", "999999999999999", "-999999999999999", "100000000000000",
+		"1000000000000000", "9007199254740993", "1.0", "1e2", "-1.5", "12345678901234567890"}
+	for i := int64(1); i < 1e15; i = i*7 + 3 {
+		nums = append(nums, strconv.FormatInt(i, 10), strconv.FormatInt(-i, 10))
+	}
+	for _, n := range nums {
+		f, err := strconv.ParseFloat(n, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := appendFloat(nil, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, ok := appendRaw(nil, []byte(n))
+		if !ok || string(got) != string(want) {
+			t.Errorf("%s: appendRaw %q %v, appendFloat %q", n, got, ok, want)
+		}
+		if short := shortInteger([]byte(n)); short != (len(strings.TrimPrefix(n, "-")) <= 15 && !strings.ContainsAny(n, ".e")) {
+			t.Errorf("%s: shortInteger %v", n, short)
+		}
 	}
 }
