@@ -17,17 +17,17 @@ type Attributes struct {
 
 // Assemble fills ev with the event the gateway wrote as rec: a
 // structured-mode record whose value holds the attributes a, written as
-// JSON writes them (valid UTF-8), and data, a valid JSON object within
+// JSON writes them (valid UTF-8), and data, a JSON object within
 // rec.Value. The result is what DecodeInto reads back from rec, without
-// reading it all again: the record's size and data's depth are checked
-// as DecodeInto checks them, and the batching view is made from one scan
-// of data, which is not validated again (the caller vouches for it, and
-// DataValid is set). ev is overwritten; its strings and slices share
-// memory with a and rec.Value, which must not be changed afterwards.
+// reading the attributes again: data is validated and split in one scan
+// (for the batching view), and the record's size and data's depth are
+// checked as DecodeInto checks them. ev is overwritten; its strings and
+// slices share memory with a and rec.Value, which must not be changed
+// afterwards.
 func Assemble(ev *Event, rec *Record, a Attributes, data []byte, lim Limits) error {
 	*ev = Event{ID: a.ID, Source: a.Source, Time: a.Time, Workspace: a.Workspace, PartitionKey: a.PartitionKey,
 		ScheduleKey: a.ScheduleKey, Deadline: a.Deadline, Data: data, Spec: a.Spec, Mode: Structured,
-		DataValid: true, Size: len(rec.Key) + len(rec.Value)}
+		DataValid: true, Size: len(rec.Key) + len(rec.Value)} // or an error below
 	for _, h := range rec.Headers {
 		ev.Size += len(h.Key) + len(h.Value)
 	}
@@ -49,11 +49,14 @@ func Assemble(ev *Event, rec *Record, a Attributes, data []byte, lim Limits) err
 	var objBuf [4]splitObject
 	sp := split{members: spBuf[:0], rmembers: rmBuf[:0], objects: objBuf[:0]}
 	deep := 1 // as the envelope scan counts: data's members are at depth 1
-	end, sp, ok := scanDataSplitting(data, 0, 1, &deep, sp, true)
+	end, sp, ok := scanDataSplitting(data, 0, 1, &deep, sp, false)
 	depth := deep - 1
-	if ok && end == len(data) {
+	switch {
+	case ok && end == len(data):
 		sp.value = data
-	} else {
+	case !validJSON(data): // the scanner leaves the deepest values to encoding/json
+		return Errorf(ReasonInvalidEvent, "data is not valid JSON")
+	default:
 		sp, depth = split{}, -1
 	}
 	return ev.check(sp, depth, lim)

@@ -65,9 +65,9 @@ type Event struct {
 	Spec *Spec
 	// Mode is the binding mode the record used.
 	Mode Mode
-	// DataValid says Data is known to be valid JSON: decoding validated
-	// it (always, except for a Trusted decode, see Limits.Trusted, which
-	// only splits it), or the gateway wrote it (Assemble).
+	// DataValid says decoding (or Assemble) validated Data as JSON:
+	// always, except for a Trusted decode (see Limits.Trusted), which only
+	// split it.
 	DataValid bool
 	// Size is the record's size in bytes (key, value and headers).
 	Size int

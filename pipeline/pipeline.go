@@ -266,10 +266,9 @@ func (p *Pipeline) check(ev *event.Event) error {
 	}
 	opts := p.cfg.Rules
 	opts.AllowMissingScheduleID = ev.ScheduleKey != ""
-	// Data is validated once: by the decoder for events read from Kafka;
-	// a route writes its derived events from validated input
-	// (event.Assemble), except the few it reads back from their records
-	// (decoded as trusted), which are validated here.
+	// Data is validated once: by the decoder for events read from Kafka,
+	// by event.Assemble for the events a route derives, here for the few
+	// a route reads back from their records (decoded as trusted).
 	opts.ValidJSON = ev.DataValid
 	if err := rules.Check(ev.Spec.Endpoint, ev.Data, opts); err != nil {
 		var v *rules.Violation

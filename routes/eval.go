@@ -49,7 +49,8 @@ func (t *Table) RouteInto(rec *event.Record, lim event.Limits, room *event.Event
 			ev = new(event.Event)
 		}
 		// The derived record is seldom read back: derive knows its
-		// attributes and wrote valid JSON (FuzzRoute checks both).
+		// attributes, and Assemble validates and splits the body in one
+		// scan (FuzzRoute holds the result to a decode of the record).
 		if op.readBack {
 			lim.Trusted = true
 			op.Err = event.DecodeInto(ev, &op.Record, lim)
