@@ -474,8 +474,8 @@ func appendRaw(dst, raw []byte) ([]byte, bool) {
 	case 'n':
 		return dst, false
 	}
-	if shortInteger(raw) {
-		return append(dst, raw...), true // what appendFloat writes for it
+	if out, ok := appendInteger(dst, raw); ok {
+		return out, true
 	}
 	f, err := strconv.ParseFloat(string(raw), 64)
 	if err != nil {
@@ -485,23 +485,35 @@ func appendRaw(dst, raw []byte) ([]byte, bool) {
 	return out, err == nil
 }
 
-// shortInteger reports whether the JSON number raw is an integer of at
-// most 15 digits: exact as a double, which appendFloat writes back with
-// the same digits.
-func shortInteger(raw []byte) bool {
+// appendInteger appends what appendFloat writes for the JSON number raw
+// when raw is an integer of at most 19 digits, without strconv.ParseFloat;
+// ok is false for other numbers. Up to 2^53 an integer is exact as a
+// double and written back with the same digits; beyond, it is rounded as
+// ParseFloat rounds it (to the nearest double, ties to even, as Go
+// converts an integer).
+func appendInteger(dst, raw []byte) ([]byte, bool) {
 	digits := raw
 	if digits[0] == '-' {
 		digits = digits[1:]
 	}
-	if len(digits) > 15 {
-		return false
+	if len(digits) > 19 {
+		return dst, false
 	}
+	var u uint64 // 19 digits fit
 	for _, c := range digits {
 		if c < '0' || c > '9' {
-			return false
+			return dst, false
 		}
+		u = u*10 + uint64(c-'0')
 	}
-	return true
+	if u <= 1<<53 {
+		return append(dst, raw...), true
+	}
+	f := float64(u)
+	if len(digits) < len(raw) {
+		f = -f
+	}
+	return strconv.AppendFloat(dst, f, 'f', -1, 64), true // below 1e21: what appendFloat writes
 }
 
 // appendMember is appendRaw for the value of a member, which it need not

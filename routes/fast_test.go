@@ -508,13 +508,15 @@ func TestObjects(t *testing.T) {
 	}
 }
 
-// TestShortIntegerIsWrittenBack holds the integers appendRaw copies as
-// read to what appendFloat writes for them.
-func TestShortIntegerIsWrittenBack(t *testing.T) {
+// TestIntegersAreWrittenBack holds appendRaw's way with integers to what
+// appendFloat writes for them.
+func TestIntegersAreWrittenBack(t *testing.T) {
 	nums := []string{"0", "-0", "1", "-1", "42", "999999999999999", "-999999999999999", "100000000000000",
-		"1000000000000000", "9007199254740993", "1.0", "1e2", "-1.5", "12345678901234567890"}
-	for i := int64(1); i < 1e15; i = i*7 + 3 {
-		nums = append(nums, strconv.FormatInt(i, 10), strconv.FormatInt(-i, 10))
+		"1000000000000000", "9007199254740992", "9007199254740993", "-9007199254740993", "9007199254740995",
+		"1772366400123456789", "-1772366400123456789", "9999999999999999999", "-9999999999999999999",
+		"18446744073709551615", "12345678901234567890", "1.0", "1e2", "-1.5", "0.5"}
+	for i := uint64(1); i < 1e18; i = i*7 + 3 {
+		nums = append(nums, strconv.FormatUint(i, 10), "-"+strconv.FormatUint(i, 10), strconv.FormatUint(i|1<<53, 10))
 	}
 	for _, n := range nums {
 		f, err := strconv.ParseFloat(n, 64)
@@ -529,8 +531,9 @@ func TestShortIntegerIsWrittenBack(t *testing.T) {
 		if !ok || string(got) != string(want) {
 			t.Errorf("%s: appendRaw %q %v, appendFloat %q", n, got, ok, want)
 		}
-		if short := shortInteger([]byte(n)); short != (len(strings.TrimPrefix(n, "-")) <= 15 && !strings.ContainsAny(n, ".e")) {
-			t.Errorf("%s: shortInteger %v", n, short)
+		_, integer := appendInteger(nil, []byte(n))
+		if want := len(strings.TrimPrefix(n, "-")) <= 19 && !strings.ContainsAny(n, ".e"); integer != want {
+			t.Errorf("%s: appendInteger took it %v, want %v", n, integer, want)
 		}
 	}
 }
