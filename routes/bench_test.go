@@ -69,14 +69,16 @@ func BenchmarkRoute(b *testing.B) {
 	if len(res.Ops) != 1 || res.Ops[0].Err != nil {
 		b.Fatalf("route: %+v", res)
 	}
-	loop(b, func() { t.derive(rec) })
+	loop(b, func() { t.derive(rec).Release() })
 }
 
-// BenchmarkRouteAssembled is Table.Route: BenchmarkRoute plus
-// event.Assemble of the derived event.
+// BenchmarkRouteAssembled is BenchmarkRoute plus event.Assemble of the
+// derived event, as the pipeline routes: into the consumed message's room,
+// the result released.
 func BenchmarkRouteAssembled(b *testing.B) {
 	t, rec := benchTable(b)
-	loop(b, func() { t.Route(rec, event.Limits{}) })
+	var room event.Event
+	loop(b, func() { t.RouteInto(rec, event.Limits{}, &room).Release() })
 }
 
 // BenchmarkDecodeDirect decodes the Braze event BenchmarkRoute derives, as

@@ -14,10 +14,11 @@
 // on Reload (SIGHUP) or when the file changes; a file that does not load
 // never replaces a good one.
 //
-// Each derived operation gets a stable id (DerivedID) and is built as a
-// structured-mode CloudEvent decoded by event.Decode, so that validation,
-// batching, budgets, retries, dead-lettering and results treat it exactly
-// like a Braze event read from Kafka. This package only derives: it sends
+// Each derived operation gets a stable id (DerivedID) and is written as a
+// structured-mode CloudEvent, made into the event.Event that event.Decode
+// would read from it (event.Assemble, without reading it back), so that
+// validation, batching, budgets, retries, dead-lettering and results treat
+// it exactly like a Braze event read from Kafka. This package only derives: it sends
 // nothing, writes no output and knows no Kafka client (package pipeline
 // does the rest).
 package routes
