@@ -8,32 +8,14 @@ import (
 
 	"github.com/brazegw/gateway/braze/rules"
 	"github.com/brazegw/gateway/event"
+	"github.com/brazegw/gateway/internal/benchdata"
 	"github.com/brazegw/gateway/internal/cputime"
 	"github.com/brazegw/gateway/routes"
 )
 
-// otpRoutes is the typical route of cmd/gatewaybench's routed scenario: a
-// condition on the type, one campaign trigger for the user with three
-// trigger properties.
-const otpRoutes = `routes:
-  - name: otp
-    topics: [accounts]
-    when: type == "com.example.login.otp_requested"
-    emit:
-      - type: braze.campaigns.trigger.send
-        partition_key: data.user_id
-        body:
-          campaign_id: '"c4d1e2f3-0a9b-4c8d-8e7f-6a5b4c3d2e1f"'
-          recipients:
-            - external_user_id: data.user_id
-              trigger_properties:
-                otp: data.otp
-                first_name: data.profile.first_name
-                sent_ns: data.sent_ns
-`
-
-// otpRequested is product event i, which otpRoutes turns into the trigger
-// record(i) carries (about 300 bytes).
+// otpRequested is product event i, which the typical route of
+// benchdata.OTPRoutes turns into the trigger record(i) carries (about 300
+// bytes).
 func otpRequested(i int) *event.Record {
 	user := fmt.Sprintf("user-%07d", i)
 	v := `{"specversion":"1.0","id":"otp.` + strconv.Itoa(i) + `","source":"/accounts","type":"com.example.login.otp_requested",` +
@@ -57,7 +39,7 @@ func otpRequested(i int) *event.Record {
 // per event of each kind, and their difference: added-ns/event and
 // added-cpu-ns/event.
 func BenchmarkRoutingAdds(b *testing.B) {
-	tab, err := routes.Parse("otp.yaml", []byte(otpRoutes))
+	tab, err := routes.Parse("otp.yaml", benchdata.OTPRoutes("accounts", "c4d1e2f3-0a9b-4c8d-8e7f-6a5b4c3d2e1f"))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -14,16 +13,17 @@ import (
 
 	"github.com/brazegw/gateway/braze/rules"
 	"github.com/brazegw/gateway/event"
+	"github.com/brazegw/gateway/internal/benchdata"
 	"github.com/brazegw/gateway/routes"
 )
 
 // TestRoutedEventIsTheBacklogEvent checks that the routed scenario sends
-// what the backlog scenario sends: benchRoutes turns each product event
+// what the backlog scenario sends: benchdata.OTPRoutes turns each product event
 // into the trigger appendEvent writes, recipients, properties and
 // batching key alike.
 func TestRoutedEventIsTheBacklogEvent(t *testing.T) {
 	now := time.Date(2026, 3, 1, 12, 0, 0, 123456789, time.UTC)
-	tab, err := routes.Parse("bench.yaml", fmt.Appendf(nil, benchRoutes, "in", campaignID))
+	tab, err := routes.Parse("bench.yaml", benchdata.OTPRoutes("in", campaignID))
 	if err != nil {
 		t.Fatal(err)
 	}

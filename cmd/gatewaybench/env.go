@@ -26,6 +26,7 @@ import (
 
 	"github.com/brazegw/gateway/braze/brazetest"
 	"github.com/brazegw/gateway/embedded"
+	"github.com/brazegw/gateway/internal/benchdata"
 )
 
 // apiKey is the simulator's key; it exists only inside this process and
@@ -328,7 +329,7 @@ func appendEnvelope(dst []byte, prefix string, i int, source, typ string, now ti
 	return append(dst, '"')
 }
 
-// appendProductEvent appends the product event that benchRoutes turns into
+// appendProductEvent appends the product event that benchdata.OTPRoutes turns into
 // what appendEvent writes: a one-time password a service asked to send,
 // about 300 bytes.
 func appendProductEvent(dst []byte, prefix string, i int, user []byte, now time.Time) []byte {
@@ -342,29 +343,10 @@ func appendProductEvent(dst []byte, prefix string, i int, user []byte, now time.
 	return append(dst, `}}`...)
 }
 
-// benchRoutes is a typical route (docs/routing.md): a condition on the
-// type, one campaign trigger for the user with three trigger properties.
-const benchRoutes = `routes:
-  - name: otp
-    topics: [%s]
-    when: type == "com.example.login.otp_requested"
-    emit:
-      - type: braze.campaigns.trigger.send
-        partition_key: data.user_id
-        body:
-          campaign_id: '"%s"'
-          recipients:
-            - external_user_id: data.user_id
-              trigger_properties:
-                otp: data.otp
-                first_name: data.profile.first_name
-                sent_ns: data.sent_ns
-`
-
 // writeRoutes writes the routes file of a routed run over t's input.
 func (e *env) writeRoutes(t topicSet) (string, error) {
 	path := filepath.Join(e.tmp, t.prefix+"routes.yaml")
-	return path, os.WriteFile(path, fmt.Appendf(nil, benchRoutes, t.input, campaignID), 0o644)
+	return path, os.WriteFile(path, benchdata.OTPRoutes(t.input, campaignID), 0o644)
 }
 
 // sink sits in front of the simulator: it counts requests and recipients
