@@ -32,12 +32,14 @@ func otpRequested(i int) *event.Record {
 // and its request checked). Fetching, dispatch, HTTP and results are the
 // same for both and left out. Blocks of each kind alternate, so that a
 // busy machine slows both alike, and events cycle through 16,384 distinct
-// records (about 10 MB with their derived events) so that, as in the
-// gateway, they are seldom in the processor's caches.
+// records of each kind (about 10 MB) so that, as in the gateway, they are
+// seldom in the processor's caches.
 //
 // It reports wall time and process CPU (the collector's share included)
 // per event of each kind, and their difference: added-ns/event and
-// added-cpu-ns/event.
+// added-cpu-ns/event; and each path's allocations per event. CPU is read
+// per block with getrusage, which may count another thread's time (the
+// collector's) late: it is exact over the run, coarse per block.
 func BenchmarkRoutingAdds(b *testing.B) {
 	tab, err := routes.Parse("otp.yaml", benchdata.OTPRoutes("accounts", "c4d1e2f3-0a9b-4c8d-8e7f-6a5b4c3d2e1f"))
 	if err != nil {
@@ -77,9 +79,23 @@ func BenchmarkRoutingAdds(b *testing.B) {
 		}
 	}
 
+	// Allocations per event of each path, measured apart (an op is 512
+	// events, so B/op and allocs/op are per 512).
+	i := 0
+	directAllocs := testing.AllocsPerRun(1000, func() {
+		if err := event.DecodeInto(&room, direct[i%n], lim); err != nil {
+			b.Fatal(err)
+		}
+		check(&room)
+		i++
+	})
+	routedAllocs := testing.AllocsPerRun(1000, func() {
+		check(routed(product[i%n]))
+		i++
+	})
+
 	var wall, cpu [2]time.Duration // direct, routed
 	next := 0
-	b.ResetTimer()
 	for b.Loop() {
 		start, c0 := time.Now(), cpuNow()
 		for k := range block {
@@ -107,6 +123,8 @@ func BenchmarkRoutingAdds(b *testing.B) {
 		b.ReportMetric(per(cpu[1]), "routed-cpu-ns/event")
 		b.ReportMetric(per(cpu[1]-cpu[0]), "added-cpu-ns/event")
 	}
+	b.ReportMetric(directAllocs, "direct-allocs/event")
+	b.ReportMetric(routedAllocs, "routed-allocs/event")
 	b.ReportMetric(0, "ns/op") // an op is two blocks: the per-event figures say it
 }
 

@@ -8,7 +8,9 @@ type Attributes struct {
 	ID, Source string
 	// Spec is the event type's entry in the type table.
 	Spec *Spec
-	// Time is the product event's time (zero if unknown).
+	// Time and Deadline are as DecodeInto reads them back: UTC, unless
+	// their text was copied as it was read, and in years RFC 3339 can
+	// write (0000-9999). Time is zero if unknown.
 	Time time.Time
 	// Workspace is "" for the default workspace.
 	Workspace, PartitionKey, ScheduleKey string

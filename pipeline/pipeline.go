@@ -61,8 +61,9 @@ type Ledger interface {
 // product events and routes); *routes.Router satisfies it. ok is false
 // for a record on a topic no route listens to.
 type Router interface {
-	// Route may decode the first operation's event into room (if not
-	// nil), and only when ok.
+	// Route may make the first operation's event in room (if not nil),
+	// and only when ok. The caller releases the result (Result.Release)
+	// once it has taken what it needs.
 	Route(rec *event.Record, room *event.Event) (res *routes.Result, ok bool)
 }
 

@@ -99,7 +99,8 @@ func TestDerivedIdentityAcrossEvents(t *testing.T) {
 // from what derive knows to what decoding their records gives, over
 // attributes of every origin: times canonical or not and from every
 // format, strings copied as read, escaped, or not UTF-8, deadlines as
-// strings and timestamps, and records over the limits.
+// strings and timestamps, years RFC 3339 cannot write once in UTC, and
+// records over the limits.
 func TestAssembledEventIsTheDecodedOne(t *testing.T) {
 	tab := mustParse(t, `routes:
   - name: r
@@ -132,6 +133,11 @@ func TestAssembledEventIsTheDecodedOne(t *testing.T) {
 		ce(`,"source":"/bad`+"\xff"+`"`, `{"user":"u4"}`),
 		ce(``, `{"user":"u5","deep":[[[[[[[[[[1]]]]]]]]]]}`),
 		ce(``, `{"user":"u6","big":"`+strings.Repeat("x", 600)+`"}`),
+		// years beyond what RFC 3339 writes, once in UTC: the record does not decode
+		ce(`,"time":"9999-12-31T23:30:00-01:00"`, `{"user":"u7"}`),
+		ce(`,"time":"0000-01-01T00:30:00+01:00"`, `{"user":"u8"}`),
+		ce(`,"time":"9999-12-31T23:30:00Z"`, `{"user":"u9","by":"9999-12-31T23:30:00-01:00"}`),
+		{Topic: "in", Time: time.Date(10001, 1, 1, 0, 0, 0, 0, time.UTC), Value: []byte(`{"user":"plain10001"}`)},
 		{Topic: "in", Partition: 3, Offset: 9, Time: time.Unix(1700000000, 123).Local(), Value: []byte(`{"user":"plain","pk":"p"}`)},
 		{Topic: "in", Value: []byte(`{"user":"bin"}`), Headers: []event.Header{{Key: "ce_specversion", Value: []byte("1.0")},
 			{Key: "ce_id", Value: []byte("b1")}, {Key: "ce_source", Value: []byte("/b")}, {Key: "ce_type", Value: []byte("t")},

@@ -35,11 +35,11 @@ func (t *Table) Route(rec *event.Record, lim event.Limits) *Result {
 	return t.RouteInto(rec, lim, nil)
 }
 
-// RouteInto is Route that decodes the first operation's event into room,
+// RouteInto is Route that makes the first operation's event in room,
 // when room is not nil, instead of a new Event: room can be part of an
 // allocation the caller makes anyway (the consumed record's message). Room
-// is written whenever there is a first operation, also when its decode
-// fails.
+// is written whenever there is a first operation, also when its event is
+// not valid (Op.Err).
 func (t *Table) RouteInto(rec *event.Record, lim event.Limits, room *event.Event) *Result {
 	res := t.derive(rec)
 	for i := range res.Ops {
@@ -153,13 +153,16 @@ type resultBuf struct {
 var results sync.Pool
 
 // Release gives the result's storage back for the routing of another
-// event. r, and the slices it holds (Matched, Ops, Failures), must not be
-// used afterwards; what they point to stays valid: the derived events,
-// their records and bodies, and the strings. Releasing is optional.
+// event. r, the Ops and Failures in it and the slices it holds must not be
+// used afterwards; what they point to stays valid: the derived events, the
+// bytes of their records and bodies, and the strings. Releasing is
+// optional, and a result is released at most once (a second Release may
+// recycle the storage of a result another goroutine has since been
+// given); releasing a copy of a Result does nothing.
 func (r *Result) Release() {
 	b := r.buf
 	if b == nil || &b.Result != r {
-		return // not from the pool, or released already
+		return // a copy, or a result not from the pool
 	}
 	*b = resultBuf{}
 	results.Put(b)
@@ -279,12 +282,13 @@ type jsonString struct {
 
 func (j jsonString) empty() bool { return j.raw == nil && j.s == "" }
 
-// utf8 reports whether the string is valid UTF-8, which JSON writes as it is.
-func (j *jsonString) utf8() bool { return j.raw != nil || utf8.ValidString(j.s) }
+// validUTF8 reports whether the string is valid UTF-8, which JSON writes
+// as it is.
+func (j *jsonString) validUTF8() bool { return j.raw != nil || utf8.ValidString(j.s) }
 
-// in returns the string; when it was copied as read, it is cut from the
+// text returns the string; when it was copied as read, it is cut from the
 // derived event v (written by appendEvent, unchanged since).
-func (j *jsonString) in(v []byte) string {
+func (j *jsonString) text(v []byte) string {
 	if j.raw == nil {
 		return j.s
 	}
@@ -296,6 +300,13 @@ func (j jsonString) appendTo(dst []byte) []byte {
 		return append(dst, j.raw...)
 	}
 	return appendString(dst, j.s)
+}
+
+// rfc3339Year reports whether appendTime writes t in a form RFC 3339 (and
+// so the decoder) reads: a UTC year of 0000-9999. The zero time passes.
+func rfc3339Year(t time.Time) bool {
+	y := t.Year()
+	return y >= 0 && y <= 9999
 }
 
 // str evaluates an optional string field; empty when absent or null.
@@ -367,8 +378,9 @@ func (op *operation) derive(d *Op, in *input, r *route, identity []byte) (made b
 	if f.deadline, err = op.deliverBy.deadline(in); err != nil {
 		return false, err
 	}
-	// The derived event is a structured-mode CloudEvent, decoded like any
-	// consumed record, so that everything downstream is unchanged. It is
+	// The derived event is a structured-mode CloudEvent, made into the
+	// event a decode of it would give (RouteInto), so that everything
+	// downstream is unchanged. It is
 	// written in the input's scratch buffer, followed by its id and, for a
 	// CloudEvent whose source is not the previous event's, its source, then
 	// copied to one buffer of that size.
@@ -399,9 +411,9 @@ func (op *operation) derive(d *Op, in *input, r *route, identity []byte) (made b
 	}
 	d.Body = value[bodyAt : n-1 : n-1]
 	d.attrs = event.Attributes{ID: d.ID, Source: d.Source, Spec: op.spec,
-		Workspace:    f.workspace.in(value),
-		PartitionKey: f.partitionKey.in(value),
-		ScheduleKey:  f.scheduleKey.in(value)}
+		Workspace:    f.workspace.text(value),
+		PartitionKey: f.partitionKey.text(value),
+		ScheduleKey:  f.scheduleKey.text(value)}
 	if !in.time.IsZero() {
 		d.attrs.Time = in.time // as the event's time attribute reads
 		if in.timeText == nil {
@@ -411,9 +423,11 @@ func (op *operation) derive(d *Op, in *input, r *route, identity []byte) (made b
 	if !f.deadline.IsZero() {
 		d.attrs.Deadline = f.deadline.UTC()
 	}
-	// JSON writes a string that is not UTF-8 with U+FFFD in place of its
-	// bad bytes: the record then says otherwise than the attributes.
-	d.readBack = !utf8.ValidString(d.Source) || !f.workspace.utf8() || !f.partitionKey.utf8() || !f.scheduleKey.utf8()
+	// The record says otherwise than the attributes when JSON wrote a
+	// string that is not UTF-8 (with U+FFFD in place of its bad bytes), or
+	// appendTime a year RFC 3339 cannot hold (the record does not decode).
+	d.readBack = !utf8.ValidString(d.Source) || !f.workspace.validUTF8() || !f.partitionKey.validUTF8() ||
+		!f.scheduleKey.validUTF8() || in.timeText == nil && !rfc3339Year(d.attrs.Time) || !rfc3339Year(d.attrs.Deadline)
 	rec := in.rec
 	d.Record = event.Record{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset, Key: rec.Key, Value: value, Time: rec.Time}
 	return true, nil
