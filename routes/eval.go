@@ -52,8 +52,9 @@ func (t *Table) RouteInto(rec *event.Record, lim event.Limits, room *event.Event
 		// attributes, and Assemble validates and splits the body in one
 		// scan (FuzzRoute holds the result to a decode of the record).
 		if op.readBack {
-			lim.Trusted = true
-			op.Err = event.DecodeInto(ev, &op.Record, lim)
+			trusted := lim
+			trusted.Trusted = true
+			op.Err = event.DecodeInto(ev, &op.Record, trusted)
 		} else {
 			op.Err = event.Assemble(ev, &op.Record, op.attrs, op.Body, lim)
 		}
@@ -380,10 +381,10 @@ func (op *operation) derive(d *Op, in *input, r *route, identity []byte) (made b
 	}
 	// The derived event is a structured-mode CloudEvent, made into the
 	// event a decode of it would give (RouteInto), so that everything
-	// downstream is unchanged. It is
-	// written in the input's scratch buffer, followed by its id and, for a
-	// CloudEvent whose source is not the previous event's, its source, then
-	// copied to one buffer of that size.
+	// downstream is unchanged. It is written in the input's scratch
+	// buffer, followed by its id and, for a CloudEvent whose source is not
+	// the previous event's, its source, then copied to one buffer of that
+	// size.
 	v, bodyAt, err := op.appendEvent(in.scratch[:0], in, r, identity, &f)
 	if err != nil {
 		in.scratch = v[:0]

@@ -166,7 +166,8 @@ type Op struct {
 	// Record is the derived structured-mode CloudEvent, carrying the
 	// product record's topic, partition, offset and key.
 	Record event.Record
-	// Event is Record as event.Decode reads it; nil when Err is set.
+	// Event is Record as event.Decode reads it (but for DataValid, false
+	// for the few read back from Record: see derive); nil when Err is set.
 	Event *event.Event
 	// Err is why the derived event is not a valid messaging event (an
 	// *event.Error, e.g. too_large).
