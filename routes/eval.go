@@ -277,8 +277,6 @@ func (p *program) eval(in *input) (ref.Val, error) {
 type jsonString struct {
 	s   string
 	raw []byte // the JSON string, quotes included; plain text (no escapes)
-	// at is where appendStringField wrote raw in the derived event.
-	at int
 }
 
 func (j jsonString) empty() bool { return j.raw == nil && j.s == "" }
@@ -288,12 +286,12 @@ func (j jsonString) empty() bool { return j.raw == nil && j.s == "" }
 func (j *jsonString) validUTF8() bool { return j.raw != nil || utf8.ValidString(j.s) }
 
 // text returns the string; when it was copied as read, it is cut from the
-// derived event v (written by appendEvent, unchanged since).
-func (j *jsonString) text(v []byte) string {
+// event it was read from (a record's value, which is never changed).
+func (j *jsonString) text() string {
 	if j.raw == nil {
 		return j.s
 	}
-	return unsafe.String(&v[j.at+1], len(j.raw)-2) // raw is plain text, and not ""
+	return unsafe.String(&j.raw[1], len(j.raw)-2) // raw is plain text, and not ""
 }
 
 func (j jsonString) appendTo(dst []byte) []byte {
@@ -412,9 +410,9 @@ func (op *operation) derive(d *Op, in *input, r *route, identity []byte) (made b
 	}
 	d.Body = value[bodyAt : n-1 : n-1]
 	d.attrs = event.Attributes{ID: d.ID, Source: d.Source, Spec: op.spec,
-		Workspace:    f.workspace.text(value),
-		PartitionKey: f.partitionKey.text(value),
-		ScheduleKey:  f.scheduleKey.text(value)}
+		Workspace:    f.workspace.text(),
+		PartitionKey: f.partitionKey.text(),
+		ScheduleKey:  f.scheduleKey.text()}
 	if !in.time.IsZero() {
 		d.attrs.Time = in.time // as the event's time attribute reads
 		if in.timeText == nil {
@@ -471,9 +469,9 @@ func (op *operation) appendEvent(v []byte, in *input, r *route, identity []byte,
 		}
 		v = append(v, '"')
 	}
-	v = appendStringField(v, `,"brazeworkspace":`, &f.workspace)
-	v = appendStringField(v, `,"partitionkey":`, &f.partitionKey)
-	v = appendStringField(v, `,"brazeschedulekey":`, &f.scheduleKey)
+	v = appendStringField(v, `,"brazeworkspace":`, f.workspace)
+	v = appendStringField(v, `,"partitionkey":`, f.partitionKey)
+	v = appendStringField(v, `,"brazeschedulekey":`, f.scheduleKey)
 	if !f.deadline.IsZero() {
 		v = append(v, `,"brazedeadline":"`...)
 		v = appendTime(v, f.deadline)
@@ -488,13 +486,12 @@ func (op *operation) appendEvent(v []byte, in *input, r *route, identity []byte,
 }
 
 // appendStringField appends the member name (`,"name":`) and s, unless s
-// is empty, and notes where s was written.
-func appendStringField(v []byte, name string, s *jsonString) []byte {
+// is empty.
+func appendStringField(v []byte, name string, s jsonString) []byte {
 	if s.empty() {
 		return v
 	}
 	v = append(v, name...)
-	s.at = len(v)
 	return s.appendTo(v)
 }
 
